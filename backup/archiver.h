@@ -1,0 +1,44 @@
+/* archiver.h — back up paths of the local filesystem into one tree.
+ *
+ * The tree mirrors absolute paths as restic does: backing up /srv/data
+ * gives root -> srv -> data -> ...; the intermediate directories carry their
+ * real metadata. With a parent tree, a file whose size, mtime, ctime and
+ * inode are unchanged takes its content list from the parent without being
+ * read. Unreadable entries are reported through warn() and left out. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool.h"
+#include "repo.h"
+
+typedef struct ArchiverOptions {
+        const char *const *excludes; /* NULL-terminated glob patterns, or NULL */
+        bool one_file_system;
+        const uint8_t *parent_tree; /* NULL: no parent */
+        unsigned workers;           /* 0: one per CPU */
+        void (*warn)(const char *path, const char *msg, void *ud);
+        void *ud;
+} ArchiverOptions;
+
+typedef struct ArchiverStats {
+        uint64_t files_new, files_changed, files_unmodified;
+        uint64_t dirs_new, dirs_changed, dirs_unmodified;
+        uint64_t total_files, total_dirs, total_bytes, bytes_read;
+        uint64_t errors; /* entries skipped because they could not be read */
+} ArchiverStats;
+
+typedef struct Archiver Archiver;
+
+int archiver_new(Repo *r, const ArchiverOptions *opt, Archiver **out);
+void archiver_free(Archiver *a);
+/* Back up paths; tree_out gets the root tree. Blobs are saved and
+ * repo_flush() is done before this returns 0. */
+int archiver_run(Archiver *a, const char *const *paths, size_t n, uint8_t tree_out[ID_LEN]);
+/* Back up one stream (stdin, a command's output) as the file "name" at the
+ * root of the tree. mode/uid/gid/mtime: now and the caller's. */
+int archiver_run_stream(Archiver *a, int fd, const char *name, uint8_t tree_out[ID_LEN]);
+/* Thread-safe snapshot of the counters, for progress. */
+void archiver_stats(Archiver *a, ArchiverStats *out);
+/* Make a path absolute and lexically clean ("//a/./b/../c/" -> "/a/c"). */
+char *archiver_abspath(const char *path);

@@ -1,0 +1,173 @@
+/* pool.c — see pool.h. */
+#include "pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+typedef struct Job {
+        struct Job *next;
+        uint8_t type;
+        uint8_t id[ID_LEN];
+        uint8_t *data;
+        size_t n;
+} Job;
+
+struct Pool {
+        Repo *repo;
+        pthread_t *threads;
+        unsigned nthreads;
+        pthread_mutex_t mu;
+        pthread_cond_t has_work, has_room, idle;
+        Job *head, *tail;
+        size_t queued_bytes, max_bytes;
+        unsigned busy;
+        bool stop;
+        int error;
+        char errmsg[1024];
+};
+
+static void *worker(void *arg)
+{
+        Pool *p = arg;
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+                while (!p->head && !p->stop)
+                        pthread_cond_wait(&p->has_work, &p->mu);
+                if (!p->head && p->stop)
+                        break;
+                Job *j = p->head;
+                p->head = j->next;
+                if (!p->head)
+                        p->tail = NULL;
+                p->busy++;
+                bool failed = p->error != 0;
+                pthread_mutex_unlock(&p->mu);
+
+                int rc = failed ? 0 : repo_blob_save_id(p->repo, j->type, j->id, j->data, j->n, NULL);
+
+                pthread_mutex_lock(&p->mu);
+                if (rc < 0 && !p->error) {
+                        p->error = rc;
+                        snprintf(p->errmsg, sizeof(p->errmsg), "%s", error_last());
+                }
+                p->queued_bytes -= j->n;
+                p->busy--;
+                free(j->data);
+                free(j);
+                pthread_cond_broadcast(&p->has_room);
+                if (!p->head && !p->busy)
+                        pthread_cond_broadcast(&p->idle);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+}
+
+int pool_new(Repo *r, unsigned workers, size_t max_queued_bytes, Pool **out)
+{
+        Pool *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->repo = r;
+        p->max_bytes = max_queued_bytes;
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->has_work, NULL);
+        pthread_cond_init(&p->has_room, NULL);
+        pthread_cond_init(&p->idle, NULL);
+        if (!workers)
+                workers = util_ncpu();
+        p->threads = calloc(workers, sizeof(pthread_t));
+        if (!p->threads) {
+                free(p);
+                return -ENOMEM;
+        }
+        for (unsigned i = 0; i < workers; i++) {
+                if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
+                        break;
+                p->nthreads++;
+        }
+        if (!p->nthreads) {
+                pool_free(p);
+                return -EAGAIN;
+        }
+        *out = p;
+        return 0;
+}
+
+static int pool_error(Pool *p)
+{
+        if (p->error)
+                error_set("%s", p->errmsg);
+        return p->error;
+}
+
+int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, size_t n)
+{
+        Job *j = malloc(sizeof(*j));
+        if (!j) {
+                free(data);
+                return -ENOMEM;
+        }
+        j->next = NULL;
+        j->type = type;
+        memcpy(j->id, id, ID_LEN);
+        j->data = data;
+        j->n = n;
+        pthread_mutex_lock(&p->mu);
+        /* one job always fits, however large, or a big chunk would wait forever */
+        while (!p->error && p->queued_bytes && p->queued_bytes + n > p->max_bytes)
+                pthread_cond_wait(&p->has_room, &p->mu);
+        int rc = pool_error(p);
+        if (rc) {
+                pthread_mutex_unlock(&p->mu);
+                free(data);
+                free(j);
+                return rc;
+        }
+        if (p->tail)
+                p->tail->next = j;
+        else
+                p->head = j;
+        p->tail = j;
+        p->queued_bytes += n;
+        pthread_cond_signal(&p->has_work);
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+}
+
+int pool_drain(Pool *p)
+{
+        pthread_mutex_lock(&p->mu);
+        while (p->head || p->busy)
+                pthread_cond_wait(&p->idle, &p->mu);
+        int rc = pool_error(p);
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+}
+
+void pool_free(Pool *p)
+{
+        if (!p)
+                return;
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_broadcast(&p->has_work);
+        pthread_mutex_unlock(&p->mu);
+        for (unsigned i = 0; i < p->nthreads; i++)
+                pthread_join(p->threads[i], NULL);
+        while (p->head) {
+                Job *j = p->head;
+                p->head = j->next;
+                free(j->data);
+                free(j);
+        }
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->has_work);
+        pthread_cond_destroy(&p->has_room);
+        pthread_cond_destroy(&p->idle);
+        free(p->threads);
+        free(p);
+}

@@ -1,0 +1,24 @@
+/* pool.h — the worker pool that compresses, seals and packs blobs.
+ *
+ * The producer (the walker, or a stream reader) hashes each chunk itself,
+ * so tree nodes are complete as soon as a file is read; only the expensive
+ * part (compression, encryption, pack append and write) runs here. The
+ * queue is bounded in bytes so memory stays flat whatever the input. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repo.h"
+
+typedef struct Pool Pool;
+
+/* workers 0: one per CPU. */
+int pool_new(Repo *r, unsigned workers, size_t max_queued_bytes, Pool **out);
+/* Queue a blob; the pool takes ownership of data (malloc'd) and frees it.
+ * Blocks while the queue is full. Returns the first error any worker hit,
+ * so a producer stops early. */
+int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, size_t n);
+/* Wait until every queued blob is saved; returns the first error. */
+int pool_drain(Pool *p);
+/* Stops the workers (after draining). NULL is a no-op. */
+void pool_free(Pool *p);

@@ -1,0 +1,78 @@
+/* backend.h — where repository objects live.
+ *
+ * A backend stores named, immutable objects: "config", "keys/<id>",
+ * "data/<2 hex>/<id>", "index/<id>", "snapshots/<id>", "locks/<id>".
+ * Each implementation embeds struct Backend as its first member (as
+ * libgit2's git_odb_backend is embedded) and fills the function pointers.
+ * Every call may run from several threads at once.
+ *
+ * Errors: -ENOENT for a missing object, -EEXIST from write when the object
+ * already exists and excl was asked, -EIO (or the errno) for the rest,
+ * with the detail in error_set(). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define BACKEND_VERSION 1
+
+typedef int (*backend_list_cb)(const char *name, uint64_t size, void *userdata);
+
+typedef struct Backend Backend;
+struct Backend {
+        unsigned version;
+        const char *kind; /* "local", "mem", "s3" */
+        /* Read len bytes at off (len == 0: to the end) and append them to out. */
+        int (*read)(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out);
+        /* Store the whole object atomically: after a crash it is there whole
+         * or not at all. */
+        int (*write)(Backend *be, const char *name, const void *data, size_t len);
+        /* Call cb for each object whose name starts with prefix ("data/",
+         * "snapshots/"), in no particular order; a non-zero return from cb
+         * stops the walk and is returned. */
+        int (*list)(Backend *be, const char *prefix, backend_list_cb cb, void *userdata);
+        int (*remove)(Backend *be, const char *name);
+        int (*stat)(Backend *be, const char *name, uint64_t *size);
+        /* Prepare an empty repository location; -EEXIST if a config is there. */
+        int (*create)(Backend *be);
+        void (*close)(Backend *be);
+};
+
+/* Open the backend a location names: "/path" (or "local:/path"), "mem:",
+ * "s3:http(s)://...". Caller owns *out and frees it with backend_close(). */
+int backend_open(const char *location, Backend **out);
+void backend_close(Backend *be);
+
+int backend_local_open(const char *path, Backend **out);
+
+/* In-memory backend for tests: objects live in a list; calls are counted. */
+int backend_mem_open(Backend **out);
+typedef struct BackendMemStats {
+        unsigned reads, writes, lists, removes, stats;
+        uint64_t bytes_read, bytes_written;
+} BackendMemStats;
+void backend_mem_stats(Backend *be, BackendMemStats *out);
+/* Flip one bit of a stored object, for tamper tests. */
+int backend_mem_flip(Backend *be, const char *name, uint64_t off);
+
+static inline int backend_read(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
+{
+        return be->read(be, name, off, len, out);
+}
+static inline int backend_write(Backend *be, const char *name, const void *p, size_t n)
+{
+        return be->write(be, name, p, n);
+}
+static inline int backend_list(Backend *be, const char *prefix, backend_list_cb cb, void *ud)
+{
+        return be->list(be, prefix, cb, ud);
+}
+static inline int backend_remove(Backend *be, const char *name)
+{
+        return be->remove(be, name);
+}
+static inline int backend_stat(Backend *be, const char *name, uint64_t *size)
+{
+        return be->stat(be, name, size);
+}

@@ -1,0 +1,685 @@
+/* repo.c — see repo.h. */
+#include "repo.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "compress.h"
+#include "error.h"
+#include "pack.h"
+
+#define INDEX_FLUSH_PACKS 64 /* write an index file every this many packs */
+
+struct Repo {
+        Backend *be;
+        MasterKey *key;
+        char *location;
+        char id[ID_HEX_LEN + 1];
+        char key_id[ID_HEX_LEN + 1];
+        uint8_t chunker_seed[32];
+        size_t chunk_min, chunk_avg, chunk_max, pack_size;
+        int compression;
+        Chunker *chunker;
+
+        pthread_mutex_t mu;
+        Index *index;
+        PackWriter *writers[2];
+        IndexPack *unindexed; /* packs written but not yet in an index file */
+        size_t nunindexed, capunindexed;
+        RepoStats stats;
+};
+
+Backend *repo_backend(Repo *r)
+{
+        return r->be;
+}
+
+const MasterKey *repo_key(Repo *r)
+{
+        return r->key;
+}
+
+const Chunker *repo_chunker(Repo *r)
+{
+        return r->chunker;
+}
+
+const char *repo_location(Repo *r)
+{
+        return r->location;
+}
+
+const char *repo_id(Repo *r)
+{
+        return r->id;
+}
+
+const char *repo_key_id(Repo *r)
+{
+        return r->key_id;
+}
+
+int repo_compression(Repo *r)
+{
+        return r->compression;
+}
+
+void repo_set_compression(Repo *r, int level)
+{
+        r->compression = level;
+}
+
+Index *repo_index(Repo *r)
+{
+        return r->index;
+}
+
+static Repo *repo_alloc(const char *location)
+{
+        Repo *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        pthread_mutex_init(&r->mu, NULL);
+        r->location = strdup(location);
+        if (!r->location || index_new(&r->index) < 0) {
+                free(r->location);
+                free(r);
+                return NULL;
+        }
+        return r;
+}
+
+void repo_close(Repo *r)
+{
+        if (!r)
+                return;
+        for (int t = 0; t < 2; t++)
+                pack_writer_free(r->writers[t]);
+        for (size_t i = 0; i < r->nunindexed; i++)
+                free(r->unindexed[i].entries);
+        free(r->unindexed);
+        index_free(r->index);
+        chunker_free(r->chunker);
+        crypto_key_free(r->key);
+        if (r->be)
+                backend_close(r->be);
+        pthread_mutex_destroy(&r->mu);
+        free(r->location);
+        free(r);
+}
+
+/* ---- objects ---- */
+
+int repo_object_save(Repo *r, const char *dir, const void *p, size_t n, char id_out[ID_HEX_LEN + 1])
+{
+        Buf sealed = {0};
+        int rc = crypto_seal(r->key, p, n, &sealed);
+        if (rc < 0)
+                return rc;
+        uint8_t id[ID_LEN];
+        char hex[ID_HEX_LEN + 1], name[ID_HEX_LEN + 64];
+        crypto_object_id(sealed.data, sealed.len, id);
+        util_hex(id, ID_LEN, hex);
+        snprintf(name, sizeof(name), "%s/%s", dir, hex);
+        rc = backend_write(r->be, name, sealed.data, sealed.len);
+        buf_free(&sealed);
+        if (rc == 0 && id_out)
+                memcpy(id_out, hex, sizeof(hex));
+        return rc;
+}
+
+int repo_object_load(Repo *r, const char *name, Buf *out)
+{
+        Buf sealed = {0};
+        int rc = backend_read(r->be, name, 0, 0, &sealed);
+        if (rc < 0)
+                return rc;
+        rc = crypto_open(r->key, sealed.data, sealed.len, out);
+        buf_free(&sealed);
+        if (rc == -EBADMSG)
+                error_set("%s: failed authentication (damaged or not of this repository)", name);
+        return rc;
+}
+
+int repo_json_save(Repo *r, const char *dir, json_t *j, char id_out[ID_HEX_LEN + 1])
+{
+        char *s = json_dumps(j, JSON_COMPACT);
+        if (!s)
+                return -ENOMEM;
+        int rc = repo_object_save(r, dir, s, strlen(s), id_out);
+        free(s);
+        return rc;
+}
+
+int repo_json_load(Repo *r, const char *name, json_t **out)
+{
+        Buf b = {0};
+        int rc = repo_object_load(r, name, &b);
+        if (rc < 0)
+                return rc;
+        json_error_t err;
+        *out = json_loadb((const char *)b.data, b.len, 0, &err);
+        buf_free(&b);
+        if (!*out) {
+                error_set("%s: not valid JSON: %s", name, err.text);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+/* ---- init and open ---- */
+
+static int config_apply(Repo *r, json_t *cfg)
+{
+        const char *id = NULL, *seed = NULL, *comp = "auto";
+        json_int_t version = 0, mn = 0, avg = 0, mx = 0, pack = 0;
+        if (json_unpack(cfg, "{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s?:s}", "version", &version, "id", &id,
+                        "chunker_seed", &seed, "chunk_min", &mn, "chunk_avg", &avg, "chunk_max", &mx, "pack_size",
+                        &pack, "compression", &comp) < 0 ||
+            strlen(id) != ID_HEX_LEN || util_unhex(seed, r->chunker_seed, 32) < 0) {
+                error_set("%s: config is malformed", r->location);
+                return -EBADMSG;
+        }
+        if (version != 1) {
+                error_set("%s: repository format version %d is not supported by this cairn (use a newer one)",
+                          r->location, (int)version);
+                return -ENOTSUP;
+        }
+        memcpy(r->id, id, ID_HEX_LEN + 1);
+        r->chunk_min = (size_t)mn;
+        r->chunk_avg = (size_t)avg;
+        r->chunk_max = (size_t)mx;
+        r->pack_size = (size_t)pack;
+        r->compression = compress_parse_level(comp);
+        if (r->compression < 0)
+                r->compression = COMPRESS_AUTO;
+        int rc = chunker_new(r->chunker_seed, r->chunk_min, r->chunk_avg, r->chunk_max, &r->chunker);
+        if (rc < 0)
+                error_set("%s: config has invalid chunker sizes", r->location);
+        return rc;
+}
+
+int repo_init(const char *location, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out)
+{
+        Repo *r = repo_alloc(location);
+        if (!r)
+                return -ENOMEM;
+        int rc = backend_open(location, &r->be);
+        if (rc < 0)
+                goto fail;
+        rc = r->be->create(r->be);
+        if (rc < 0)
+                goto fail;
+        r->key = crypto_key_new_random();
+        if (!r->key) {
+                rc = -ENOMEM;
+                goto fail;
+        }
+        uint8_t rid[ID_LEN], seed[32];
+        char ridhex[ID_HEX_LEN + 1], seedhex[65];
+        randombytes_buf(rid, sizeof(rid));
+        randombytes_buf(seed, sizeof(seed));
+        util_hex(rid, sizeof(rid), ridhex);
+        util_hex(seed, sizeof(seed), seedhex);
+        json_t *cfg = json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "version", 1, "id", ridhex,
+                                "chunker_seed", seedhex, "chunk_min",
+                                (json_int_t)(opt->chunk_min ? opt->chunk_min : CHUNKER_MIN_DEFAULT), "chunk_avg",
+                                (json_int_t)(opt->chunk_avg ? opt->chunk_avg : CHUNKER_AVG_DEFAULT), "chunk_max",
+                                (json_int_t)(opt->chunk_max ? opt->chunk_max : CHUNKER_MAX_DEFAULT), "pack_size",
+                                (json_int_t)(opt->pack_size ? opt->pack_size : PACK_TARGET_DEFAULT), "compression",
+                                compress_level_name(opt->compression));
+        sodium_memzero(seedhex, sizeof(seedhex));
+        if (!cfg) {
+                rc = -ENOMEM;
+                goto fail;
+        }
+        rc = config_apply(r, cfg);
+        if (rc < 0) {
+                json_decref(cfg);
+                goto fail;
+        }
+        /* key first: a config without a key would be a repository nobody
+         * can open; a key without a config is harmless and init can retry */
+        rc = key_add(r->be, r->key, pw, pwlen, &opt->kdf, r->key_id);
+        if (rc < 0) {
+                json_decref(cfg);
+                goto fail;
+        }
+        char *s = json_dumps(cfg, JSON_COMPACT);
+        json_decref(cfg);
+        Buf sealed = {0};
+        rc = s ? crypto_seal(r->key, s, strlen(s), &sealed) : -ENOMEM;
+        if (s) {
+                sodium_memzero(s, strlen(s));
+                free(s);
+        }
+        if (rc == 0)
+                rc = backend_write(r->be, "config", sealed.data, sealed.len);
+        buf_free(&sealed);
+        if (rc < 0)
+                goto fail;
+        *out = r;
+        return 0;
+fail:
+        repo_close(r);
+        return rc;
+}
+
+int repo_open(const char *location, const char *pw, size_t pwlen, Repo **out)
+{
+        Repo *r = repo_alloc(location);
+        if (!r)
+                return -ENOMEM;
+        int rc = backend_open(location, &r->be);
+        if (rc < 0)
+                goto fail;
+        uint64_t sz;
+        rc = backend_stat(r->be, "config", &sz);
+        if (rc < 0) {
+                error_clear();
+                error_set("%s: no repository there (check the path, or create one with 'cairn init')", location);
+                rc = -ENOENT;
+                goto fail;
+        }
+        rc = key_open(r->be, pw, pwlen, &r->key, r->key_id);
+        if (rc == -EACCES) {
+                error_clear();
+                error_set("%s: wrong password, or no key for it (check CAIRN_PASSWORD_FILE / --password-file)",
+                          location);
+                goto fail;
+        }
+        if (rc == -ENOENT) {
+                error_clear();
+                error_set("%s: the repository has no keys (it is damaged)", location);
+                goto fail;
+        }
+        if (rc < 0)
+                goto fail;
+        json_t *cfg;
+        rc = repo_json_load(r, "config", &cfg);
+        if (rc < 0)
+                goto fail;
+        rc = config_apply(r, cfg);
+        json_decref(cfg);
+        if (rc < 0)
+                goto fail;
+        *out = r;
+        return 0;
+fail:
+        repo_close(r);
+        return rc;
+}
+
+/* ---- index ---- */
+
+typedef struct IndexNames {
+        char (*names)[ID_HEX_LEN + 8];
+        uint64_t *sizes;
+        size_t n;
+} IndexNames;
+
+static int collect_names(const char *name, uint64_t size, void *ud)
+{
+        IndexNames *x = ud;
+        void *a = realloc(x->names, (x->n + 1) * sizeof(*x->names));
+        if (!a)
+                return -ENOMEM;
+        x->names = a;
+        void *b = realloc(x->sizes, (x->n + 1) * sizeof(*x->sizes));
+        if (!b)
+                return -ENOMEM;
+        x->sizes = b;
+        snprintf(x->names[x->n], sizeof(*x->names), "%s", name);
+        x->sizes[x->n++] = size;
+        return 0;
+}
+
+static int add_pack_cb(const uint8_t pack_id[ID_LEN], const PackEntry *e, size_t n, void *ud)
+{
+        Index *ix = ud;
+        int64_t p = index_add_pack(ix, pack_id);
+        if (p < 0)
+                return (int)p;
+        for (size_t i = 0; i < n; i++) {
+                IndexEntry ie = {.pack = (uint32_t)p, .type = e[i].type, .offset = e[i].offset,
+                                 .length = e[i].length, .raw_length = e[i].raw_length};
+                int rc = index_add(ix, e[i].id, &ie);
+                if (rc < 0)
+                        return rc;
+        }
+        return 0;
+}
+
+int repo_index_add_pack(Repo *r, const uint8_t pack_id[ID_LEN], const PackEntry *e, size_t n)
+{
+        pthread_mutex_lock(&r->mu);
+        int rc = add_pack_cb(pack_id, e, n, r->index);
+        pthread_mutex_unlock(&r->mu);
+        return rc;
+}
+
+int repo_load_index(Repo *r)
+{
+        IndexNames names = {0};
+        int rc = backend_list(r->be, "index/", collect_names, &names);
+        uint64_t upper = 0;
+        for (size_t i = 0; i < names.n; i++)
+                upper += names.sizes[i] / PACK_RECORD_LEN;
+        if (rc == 0)
+                rc = index_reserve(r->index, (size_t)upper);
+        for (size_t i = 0; rc == 0 && i < names.n; i++) {
+                Buf sealed = {0};
+                rc = backend_read(r->be, names.names[i], 0, 0, &sealed);
+                if (rc == 0) {
+                        rc = index_file_decode(r->key, sealed.data, sealed.len, add_pack_cb, r->index);
+                        if (rc == -EBADMSG)
+                                error_set("%s: index file failed authentication or is malformed (run 'cairn "
+                                          "check')",
+                                          names.names[i]);
+                }
+                buf_free(&sealed);
+        }
+        free(names.names);
+        free(names.sizes);
+        return rc;
+}
+
+int repo_index_write(Repo *r, const IndexPack *packs, size_t n, char id_out[ID_HEX_LEN + 1])
+{
+        Buf sealed = {0};
+        int rc = index_file_encode(r->key, packs, n, &sealed);
+        if (rc < 0)
+                return rc;
+        uint8_t id[ID_LEN];
+        char hex[ID_HEX_LEN + 1], name[ID_HEX_LEN + 8];
+        crypto_object_id(sealed.data, sealed.len, id);
+        util_hex(id, ID_LEN, hex);
+        snprintf(name, sizeof(name), "index/%s", hex);
+        rc = backend_write(r->be, name, sealed.data, sealed.len);
+        buf_free(&sealed);
+        if (rc == 0 && id_out)
+                memcpy(id_out, hex, sizeof(hex));
+        return rc;
+}
+
+/* ---- blobs ---- */
+
+/* Write a finished pack and publish its blobs in the index. Called without
+ * the mutex held. */
+static int pack_commit(Repo *r, PackWriter *w)
+{
+        uint8_t id[ID_LEN];
+        Buf bytes = {0};
+        PackEntry *e = NULL;
+        size_t n = 0;
+        char name[ID_HEX_LEN + 9];
+        int rc = pack_writer_finish(w, r->key, id, &bytes, &e, &n);
+        pack_writer_free(w);
+        if (rc == 0) {
+                pack_name(id, name);
+                rc = backend_write(r->be, name, bytes.data, bytes.len);
+        }
+        pthread_mutex_lock(&r->mu);
+        if (rc < 0) {
+                /* forget the blobs so a retry writes them again */
+                for (size_t i = 0; i < n; i++)
+                        index_remove(r->index, e[i].id);
+                pthread_mutex_unlock(&r->mu);
+                free(e);
+                buf_free(&bytes);
+                return rc;
+        }
+        int64_t p = index_add_pack(r->index, id);
+        for (size_t i = 0; p >= 0 && i < n; i++) {
+                IndexEntry ie = {.pack = (uint32_t)p, .type = e[i].type, .offset = e[i].offset,
+                                 .length = e[i].length, .raw_length = e[i].raw_length};
+                index_set(r->index, e[i].id, &ie);
+        }
+        if (r->nunindexed == r->capunindexed) {
+                size_t cap = r->capunindexed ? r->capunindexed * 2 : 16;
+                void *q = realloc(r->unindexed, cap * sizeof(*r->unindexed));
+                if (q) {
+                        r->unindexed = q;
+                        r->capunindexed = cap;
+                }
+        }
+        if (p < 0 || r->nunindexed == r->capunindexed) {
+                pthread_mutex_unlock(&r->mu);
+                free(e);
+                buf_free(&bytes);
+                return -ENOMEM;
+        }
+        IndexPack *ip = &r->unindexed[r->nunindexed++];
+        memcpy(ip->id, id, ID_LEN);
+        ip->entries = e;
+        ip->n = n;
+        r->stats.packs_written++;
+        /* a long backup saves its progress: index what is written so far */
+        IndexPack *flush = NULL;
+        size_t nflush = r->nunindexed;
+        if (nflush >= INDEX_FLUSH_PACKS) {
+                flush = r->unindexed;
+                r->unindexed = NULL;
+                r->nunindexed = r->capunindexed = 0;
+        }
+        pthread_mutex_unlock(&r->mu);
+        buf_free(&bytes);
+        if (!flush)
+                return 0;
+        rc = repo_index_write(r, flush, nflush, NULL);
+        for (size_t i = 0; i < nflush; i++)
+                free(flush[i].entries);
+        free(flush);
+        return rc;
+}
+
+int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const void *p, size_t n, bool *added)
+{
+        IndexEntry pending = {.pack = INDEX_PACK_PENDING, .type = type};
+        pthread_mutex_lock(&r->mu);
+        int rc = index_add(r->index, id, &pending);
+        pthread_mutex_unlock(&r->mu);
+        if (rc <= 0) {
+                if (added)
+                        *added = false;
+                return rc;
+        }
+        if (n > UINT32_MAX - 1024) {
+                rc = -EFBIG;
+                goto undo;
+        }
+
+        static _Thread_local Buf stored, sealed;
+        stored.len = sealed.len = 0;
+        rc = compress_blob(r->compression, p, n, &stored);
+        if (rc == 0)
+                rc = buf_reserve(&sealed, stored.len + CRYPTO_OVERHEAD);
+        if (rc < 0)
+                goto undo;
+        crypto_seal_to(r->key, stored.data, stored.len, sealed.data);
+        sealed.len = stored.len + CRYPTO_OVERHEAD;
+        /* don't keep a big buffer per thread beyond one max chunk */
+        if (stored.cap > ((size_t)32 << 20)) {
+                buf_free(&stored);
+        }
+
+        PackWriter *full = NULL;
+        pthread_mutex_lock(&r->mu);
+        if (!r->writers[type] && (rc = pack_writer_new(type, &r->writers[type])) < 0) {
+                pthread_mutex_unlock(&r->mu);
+                goto undo;
+        }
+        int64_t off = pack_writer_add(r->writers[type], id, sealed.data, sealed.len, (uint32_t)n);
+        if (off < 0) {
+                pthread_mutex_unlock(&r->mu);
+                rc = (int)off;
+                goto undo;
+        }
+        r->stats.blobs_new[type]++;
+        r->stats.bytes_new_raw += n;
+        r->stats.bytes_new_stored += sealed.len;
+        if (pack_writer_size(r->writers[type]) >= r->pack_size) {
+                full = r->writers[type];
+                r->writers[type] = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (sealed.cap > ((size_t)32 << 20))
+                buf_free(&sealed);
+        if (added)
+                *added = true;
+        return full ? pack_commit(r, full) : 0;
+undo:
+        pthread_mutex_lock(&r->mu);
+        index_remove(r->index, id);
+        pthread_mutex_unlock(&r->mu);
+        return rc;
+}
+
+int repo_blob_save(Repo *r, uint8_t type, const void *p, size_t n, uint8_t id_out[ID_LEN], bool *added)
+{
+        crypto_blob_id(r->key, p, n, id_out);
+        return repo_blob_save_id(r, type, id_out, p, n, added);
+}
+
+bool repo_blob_has(Repo *r, const uint8_t id[ID_LEN])
+{
+        pthread_mutex_lock(&r->mu);
+        bool has = index_find(r->index, id, NULL);
+        pthread_mutex_unlock(&r->mu);
+        return has;
+}
+
+int64_t repo_blob_size(Repo *r, const uint8_t id[ID_LEN])
+{
+        IndexEntry e;
+        pthread_mutex_lock(&r->mu);
+        bool has = index_find(r->index, id, &e);
+        pthread_mutex_unlock(&r->mu);
+        if (!has || e.pack == INDEX_PACK_PENDING)
+                return -ENOENT;
+        return e.raw_length;
+}
+
+int repo_blob_decode(Repo *r, const uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out)
+{
+        if (n < CRYPTO_OVERHEAD + 1)
+                return -EBADMSG;
+        static _Thread_local Buf stored;
+        stored.len = 0;
+        int rc = buf_reserve(&stored, n - CRYPTO_OVERHEAD);
+        if (rc < 0)
+                return rc;
+        rc = crypto_open_to(r->key, sealed, n, stored.data);
+        if (rc < 0)
+                return rc;
+        stored.len = n - CRYPTO_OVERHEAD;
+        rc = compress_unblob(stored.data, stored.len, raw_len, out);
+        if (stored.cap > ((size_t)32 << 20))
+                buf_free(&stored);
+        return rc;
+}
+
+int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out)
+{
+        IndexEntry e;
+        char name[ID_HEX_LEN + 9], hex[ID_HEX_LEN + 1];
+        pthread_mutex_lock(&r->mu);
+        bool has = index_find(r->index, id, &e);
+        const uint8_t *pid = has && e.pack != INDEX_PACK_PENDING ? index_pack_id(r->index, e.pack) : NULL;
+        if (pid)
+                pack_name(pid, name);
+        pthread_mutex_unlock(&r->mu);
+        util_hex(id, ID_LEN, hex);
+        if (!pid) {
+                error_set("blob %s is not in the index (run 'cairn check')", hex);
+                return -ENOENT;
+        }
+        Buf sealed = {0};
+        int rc = backend_read(r->be, name, e.offset, e.length, &sealed);
+        if (rc < 0)
+                return rc;
+        size_t before = out->len;
+        rc = repo_blob_decode(r, sealed.data, sealed.len, e.raw_length, out);
+        buf_free(&sealed);
+        if (rc == 0) {
+                /* the id is the keyed hash of the plaintext: check it, so a
+                 * bug or a swapped blob can never return wrong bytes */
+                uint8_t got[ID_LEN];
+                crypto_blob_id(r->key, out->data + before, out->len - before, got);
+                if (sodium_memcmp(got, id, ID_LEN) != 0)
+                        rc = -EBADMSG;
+        }
+        if (rc == -EBADMSG) {
+                out->len = before;
+                error_set("%s: blob %.16s at offset %u is damaged (failed authentication)", name, hex, e.offset);
+        }
+        return rc;
+}
+
+int repo_tree_load(Repo *r, const uint8_t id[ID_LEN], Tree **out)
+{
+        Buf b = {0};
+        int rc = repo_blob_load(r, id, &b);
+        if (rc < 0)
+                return rc;
+        rc = tree_decode(b.data, b.len, out);
+        buf_free(&b);
+        if (rc == -EBADMSG) {
+                char hex[ID_HEX_LEN + 1];
+                util_hex(id, ID_LEN, hex);
+                error_set("tree %.16s is malformed", hex);
+        }
+        return rc;
+}
+
+int repo_tree_save(Repo *r, const Tree *t, uint8_t id_out[ID_LEN])
+{
+        Buf b = {0};
+        int rc = tree_encode(t, &b);
+        if (rc == 0)
+                rc = repo_blob_save(r, BLOB_TREE, b.data, b.len, id_out, NULL);
+        buf_free(&b);
+        return rc;
+}
+
+int repo_flush(Repo *r)
+{
+        int rc = 0;
+        for (int t = 0; t < 2; t++) {
+                pthread_mutex_lock(&r->mu);
+                PackWriter *w = r->writers[t];
+                r->writers[t] = NULL;
+                pthread_mutex_unlock(&r->mu);
+                if (w && pack_writer_count(w) > 0) {
+                        int k = pack_commit(r, w);
+                        if (k < 0 && rc == 0)
+                                rc = k;
+                } else {
+                        pack_writer_free(w);
+                }
+        }
+        if (rc < 0)
+                return rc;
+        pthread_mutex_lock(&r->mu);
+        IndexPack *packs = r->unindexed;
+        size_t n = r->nunindexed;
+        r->unindexed = NULL;
+        r->nunindexed = r->capunindexed = 0;
+        pthread_mutex_unlock(&r->mu);
+        if (n)
+                rc = repo_index_write(r, packs, n, NULL);
+        for (size_t i = 0; i < n; i++)
+                free(packs[i].entries);
+        free(packs);
+        return rc;
+}
+
+void repo_stats(Repo *r, RepoStats *out)
+{
+        pthread_mutex_lock(&r->mu);
+        *out = r->stats;
+        pthread_mutex_unlock(&r->mu);
+}

@@ -1,0 +1,275 @@
+/* util.c — see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void util_freep(void *p)
+{
+        free(*(void **)p);
+}
+
+void util_closep(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+}
+
+int buf_reserve(Buf *b, size_t extra)
+{
+        if (b->len + extra <= b->cap)
+                return 0;
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + extra)
+                cap = cap / 2 * 3 + 64;
+        uint8_t *p = realloc(b->data, cap);
+        if (!p)
+                return -ENOMEM;
+        b->data = p;
+        b->cap = cap;
+        return 0;
+}
+
+int buf_append(Buf *b, const void *p, size_t n)
+{
+        int r = buf_reserve(b, n);
+        if (r < 0)
+                return r;
+        if (n)
+                memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+}
+
+void buf_free(Buf *b)
+{
+        free(b->data);
+        b->data = NULL;
+        b->len = b->cap = 0;
+}
+
+uint8_t *buf_steal(Buf *b, size_t *len)
+{
+        uint8_t *p = b->data;
+        if (len)
+                *len = b->len;
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return p;
+}
+
+void util_hex(const uint8_t *in, size_t n, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[in[i] >> 4];
+                out[2 * i + 1] = digits[in[i] & 15];
+        }
+        out[2 * n] = 0;
+}
+
+static int hexval(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int util_unhex(const char *in, uint8_t *out, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                int hi = hexval(in[2 * i]), lo = hi < 0 ? -1 : hexval(in[2 * i + 1]);
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                out[i] = (uint8_t)(hi << 4 | lo);
+        }
+        return in[2 * n] == 0 ? 0 : -EINVAL;
+}
+
+int util_read_full(int fd, void *p, size_t n)
+{
+        size_t done = 0;
+        while (done < n) {
+                ssize_t k = read(fd, (char *)p + done, n - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                done += (size_t)k;
+        }
+        return (int)done;
+}
+
+int util_write_full(int fd, const void *p, size_t n)
+{
+        size_t done = 0;
+        while (done < n) {
+                ssize_t k = write(fd, (const char *)p + done, n - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t)k;
+        }
+        return 0;
+}
+
+int util_pread_full(int fd, void *p, size_t n, uint64_t off)
+{
+        size_t done = 0;
+        while (done < n) {
+                ssize_t k = pread(fd, (char *)p + done, n - done, (off_t)(off + done));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                done += (size_t)k;
+        }
+        return (int)done;
+}
+
+int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off)
+{
+        size_t done = 0;
+        while (done < n) {
+                ssize_t k = pwrite(fd, (const char *)p + done, n - done, (off_t)(off + done));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t)k;
+        }
+        return 0;
+}
+
+int util_read_file(const char *path, char **out, size_t *len)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        Buf b = {0};
+        for (;;) {
+                int r = buf_reserve(&b, 65536);
+                if (r < 0) {
+                        buf_free(&b);
+                        return r;
+                }
+                ssize_t k = read(fd, b.data + b.len, b.cap - b.len - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        buf_free(&b);
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                b.len += (size_t)k;
+        }
+        b.data[b.len] = 0;
+        if (len)
+                *len = b.len;
+        *out = (char *)b.data;
+        return 0;
+}
+
+int util_mkdir_p(const char *path, unsigned mode)
+{
+        char tmp[4096];
+        size_t n = strlen(path);
+        if (n >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        memcpy(tmp, path, n + 1);
+        for (char *p = tmp + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+bool util_all_zero(const void *p, size_t n)
+{
+        const uint8_t *b = p;
+        if (n == 0)
+                return true;
+        if (b[0] != 0)
+                return false;
+        /* each byte equals its successor and the first is zero */
+        return memcmp(b, b + 1, n - 1) == 0;
+}
+
+uint64_t util_now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void util_format_time(int64_t sec, long nsec, bool frac, char *out, size_t n)
+{
+        struct tm tm;
+        time_t t = (time_t)sec;
+        gmtime_r(&t, &tm);
+        char base[32];
+        strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (frac)
+                snprintf(out, n, "%s.%09ldZ", base, nsec);
+        else
+                snprintf(out, n, "%sZ", base);
+}
+
+int util_parse_time(const char *s, int64_t *sec, long *nsec)
+{
+        struct tm tm = {0};
+        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p)
+                return -EINVAL;
+        long ns = 0;
+        if (*p == '.') {
+                p++;
+                int digits = 0;
+                while (*p >= '0' && *p <= '9') {
+                        if (digits < 9) {
+                                ns = ns * 10 + (*p - '0');
+                                digits++;
+                        }
+                        p++;
+                }
+                while (digits++ < 9)
+                        ns *= 10;
+        }
+        if (strcmp(p, "Z") != 0)
+                return -EINVAL;
+        *sec = (int64_t)timegm(&tm);
+        if (nsec)
+                *nsec = ns;
+        return 0;
+}
+
+unsigned util_ncpu(void)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (unsigned)n : 1;
+}

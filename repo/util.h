@@ -1,0 +1,50 @@
+/* util.h — small helpers shared by every folder: growable buffers, hex,
+ * cleanup attributes, full reads and writes. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(util_freep)
+#define _cleanup_close_ _cleanup_(util_closep)
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+void util_freep(void *p);
+void util_closep(int *fd);
+
+/* A growable byte buffer. Zero-initialise; free with buf_free(). */
+typedef struct Buf {
+        uint8_t *data;
+        size_t len, cap;
+} Buf;
+
+int buf_reserve(Buf *b, size_t extra);
+int buf_append(Buf *b, const void *p, size_t n);
+void buf_free(Buf *b);
+/* Give the bytes to the caller (who free()s them) and reset b. */
+uint8_t *buf_steal(Buf *b, size_t *len);
+
+#define ID_LEN 32
+#define ID_HEX_LEN 64
+void util_hex(const uint8_t *in, size_t n, char *out); /* out: 2n+1 */
+int util_unhex(const char *in, uint8_t *out, size_t n); /* 0 or -EINVAL */
+
+int util_read_full(int fd, void *p, size_t n); /* bytes read (short at EOF) or -errno */
+int util_write_full(int fd, const void *p, size_t n);
+int util_pread_full(int fd, void *p, size_t n, uint64_t off);
+int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
+/* Read a whole (small) file into a NUL-terminated buffer. */
+int util_read_file(const char *path, char **out, size_t *len);
+int util_mkdir_p(const char *path, unsigned mode);
+bool util_all_zero(const void *p, size_t n);
+uint64_t util_now_ns(void);
+/* "2026-11-22T04:05:42Z" (and with fraction when frac). out >= 40 bytes. */
+void util_format_time(int64_t sec, long nsec, bool frac, char *out, size_t n);
+/* Parse RFC 3339 as written by util_format_time; 0 or -EINVAL. */
+int util_parse_time(const char *s, int64_t *sec, long *nsec);
+unsigned util_ncpu(void);

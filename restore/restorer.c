@@ -1,0 +1,609 @@
+/* restorer.c — see restorer.h. */
+#include "restorer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include "error.h"
+#include "pack.h"
+
+#define COALESCE_GAP (256u * 1024)   /* read across gaps smaller than this */
+#define MAX_SPAN (32u * 1024 * 1024) /* one read at most */
+
+typedef struct Ref {
+        uint32_t pack, offset, length, raw_length;
+        uint32_t file;
+        uint64_t file_off;
+} Ref;
+
+typedef struct Meta {
+        char *path;
+        Node node; /* without content */
+} Meta;
+
+typedef struct FileEntry {
+        char *path;
+        uint64_t size;
+        uint32_t first_ref, nrefs; /* in creation order; refs are sorted later */
+        uint8_t (*ids)[ID_LEN];    /* for --verify */
+        uint32_t *lens;
+} FileEntry;
+
+typedef struct Link {
+        uint64_t dev, inode;
+        char *path;
+        struct Link *next;
+} Link;
+
+#define LINK_BUCKETS 4096
+
+struct Restorer {
+        Repo *repo;
+        RestoreOptions opt;
+        Index *index;
+        Ref *refs;
+        size_t nrefs, caprefs;
+        FileEntry *files;
+        size_t nfiles, capfiles;
+        Meta *metas; /* non-directories */
+        size_t nmetas, capmetas;
+        Meta *dirs; /* in creation (pre-)order */
+        size_t ndirs, capdirs;
+        Link *links[LINK_BUCKETS];
+        RestoreStats st;
+
+        /* pass 2 */
+        pthread_mutex_t mu;
+        size_t next_group;
+        size_t *groups; /* start index of each pack's run of refs */
+        size_t ngroups;
+        int error;
+        char errmsg[1024];
+};
+
+int restorer_new(Repo *r, const RestoreOptions *opt, Restorer **out)
+{
+        Restorer *rs = calloc(1, sizeof(*rs));
+        if (!rs)
+                return -ENOMEM;
+        rs->repo = r;
+        rs->opt = *opt;
+        rs->index = repo_index(r);
+        pthread_mutex_init(&rs->mu, NULL);
+        *out = rs;
+        return 0;
+}
+
+void restorer_free(Restorer *rs)
+{
+        if (!rs)
+                return;
+        for (size_t i = 0; i < rs->nfiles; i++) {
+                free(rs->files[i].path);
+                free(rs->files[i].ids);
+                free(rs->files[i].lens);
+        }
+        for (size_t i = 0; i < rs->nmetas; i++) {
+                free(rs->metas[i].path);
+                node_clear(&rs->metas[i].node);
+        }
+        for (size_t i = 0; i < rs->ndirs; i++) {
+                free(rs->dirs[i].path);
+                node_clear(&rs->dirs[i].node);
+        }
+        for (size_t b = 0; b < LINK_BUCKETS; b++)
+                while (rs->links[b]) {
+                        Link *l = rs->links[b];
+                        rs->links[b] = l->next;
+                        free(l->path);
+                        free(l);
+                }
+        free(rs->refs);
+        free(rs->files);
+        free(rs->metas);
+        free(rs->dirs);
+        free(rs->groups);
+        pthread_mutex_destroy(&rs->mu);
+        free(rs);
+}
+
+void restorer_stats(Restorer *rs, RestoreStats *out)
+{
+        uint64_t *d = (uint64_t *)out, *s = (uint64_t *)&rs->st;
+        for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+                d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+}
+
+static void warn(Restorer *rs, const char *path, const char *msg)
+{
+        __atomic_add_fetch(&rs->st.errors, 1, __ATOMIC_RELAXED);
+        if (rs->opt.warn)
+                rs->opt.warn(path, msg, rs->opt.ud);
+}
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+        if (n < *cap)
+                return 0;
+        size_t c = *cap ? *cap * 2 : 64;
+        void *p = realloc(*v, c * size);
+        if (!p)
+                return -ENOMEM;
+        *v = p;
+        *cap = c;
+        return 0;
+}
+
+static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const Node *node)
+{
+        int rc = grow((void **)v, cap, *n, sizeof(Meta));
+        if (rc < 0)
+                return rc;
+        Meta *m = &(*v)[*n];
+        Node tmp = *node;
+        tmp.content = NULL;
+        tmp.ncontent = 0;
+        rc = node_copy(&tmp, &m->node);
+        if (rc < 0)
+                return rc;
+        m->path = strdup(path);
+        if (!m->path) {
+                node_clear(&m->node);
+                return -ENOMEM;
+        }
+        (*n)++;
+        return 0;
+}
+
+static bool matches(const char *const *pats, const char *path, const char *name)
+{
+        for (const char *const *p = pats; p && *p; p++)
+                if (fnmatch(*p, strchr(*p, '/') ? path : name, 0) == 0)
+                        return true;
+        return false;
+}
+
+static Link **link_slot(Restorer *rs, uint64_t dev, uint64_t inode)
+{
+        size_t b = (size_t)((inode * 0x9E3779B97F4A7C15ull) ^ dev) % LINK_BUCKETS;
+        Link **l = &rs->links[b];
+        while (*l && !((*l)->dev == dev && (*l)->inode == inode))
+                l = &(*l)->next;
+        return l;
+}
+
+static int restore_file(Restorer *rs, const char *path, const Node *n)
+{
+        if (n->links > 1) {
+                Link **slot = link_slot(rs, n->dev, n->inode);
+                if (*slot) {
+                        unlink(path);
+                        if (link((*slot)->path, path) == 0)
+                                return 0;
+                        /* the first name may have been excluded: fall through */
+                } else {
+                        Link *l = calloc(1, sizeof(*l));
+                        if (!l || !(l->path = strdup(path))) {
+                                free(l);
+                                return -ENOMEM;
+                        }
+                        l->dev = n->dev;
+                        l->inode = n->inode;
+                        *slot = l;
+                }
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == ELOOP) {
+                unlink(path);
+                fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
+        if (fd < 0) {
+                warn(rs, path, strerror(errno));
+                return 1;
+        }
+        int rc = ftruncate(fd, (off_t)n->size) < 0 ? -errno : 0;
+        close(fd);
+        if (rc < 0) {
+                error_set("%s: %s", path, strerror(-rc));
+                return rc;
+        }
+        rc = grow((void **)&rs->files, &rs->capfiles, rs->nfiles, sizeof(FileEntry));
+        if (rc < 0)
+                return rc;
+        FileEntry *f = &rs->files[rs->nfiles];
+        memset(f, 0, sizeof(*f));
+        f->path = strdup(path);
+        f->size = n->size;
+        f->first_ref = (uint32_t)rs->nrefs;
+        if (!f->path)
+                return -ENOMEM;
+        if (rs->opt.verify && n->ncontent) {
+                f->ids = malloc(n->ncontent * ID_LEN);
+                f->lens = malloc(n->ncontent * sizeof(uint32_t));
+                if (!f->ids || !f->lens)
+                        return -ENOMEM;
+                memcpy(f->ids, n->content, n->ncontent * ID_LEN);
+        }
+        uint64_t off = 0;
+        for (size_t i = 0; i < n->ncontent; i++) {
+                IndexEntry e;
+                if (!index_find(rs->index, n->content[i], &e) || e.pack == INDEX_PACK_PENDING) {
+                        char hex[ID_HEX_LEN + 1];
+                        util_hex(n->content[i], ID_LEN, hex);
+                        error_set("%s: blob %.16s is missing from the repository (run 'cairn check')", path, hex);
+                        return -ENOENT;
+                }
+                rc = grow((void **)&rs->refs, &rs->caprefs, rs->nrefs, sizeof(Ref));
+                if (rc < 0)
+                        return rc;
+                rs->refs[rs->nrefs++] = (Ref){.pack = e.pack, .offset = e.offset, .length = e.length,
+                                              .raw_length = e.raw_length, .file = (uint32_t)rs->nfiles,
+                                              .file_off = off};
+                if (f->lens)
+                        f->lens[i] = e.raw_length;
+                off += e.raw_length;
+        }
+        f->nrefs = (uint32_t)(rs->nrefs - f->first_ref);
+        rs->nfiles++;
+        rs->st.bytes_total += n->size;
+        rs->st.files++;
+        return 0;
+}
+
+static int restore_special(Restorer *rs, const char *path, const Node *n)
+{
+        unlink(path);
+        int rc = 0;
+        switch (n->type) {
+        case NODE_SYMLINK:
+                rc = symlink(n->linktarget, path);
+                break;
+        case NODE_CHARDEV:
+                rc = mknod(path, S_IFCHR | 0600, (dev_t)n->rdev);
+                break;
+        case NODE_BLOCKDEV:
+                rc = mknod(path, S_IFBLK | 0600, (dev_t)n->rdev);
+                break;
+        case NODE_FIFO:
+                rc = mkfifo(path, 0600);
+                break;
+        default:
+                return 1; /* sockets are not restored, as with tar */
+        }
+        if (rc < 0) {
+                warn(rs, path, strerror(errno));
+                return 1;
+        }
+        rs->st.others++;
+        return 0;
+}
+
+static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included);
+
+static int restore_node(Restorer *rs, const Node *n, const char *dst, const char *snap, bool included)
+{
+        if (matches(rs->opt.excludes, snap, n->name))
+                return 0;
+        bool inc = included || matches(rs->opt.includes, snap, n->name);
+        if (n->type == NODE_DIR) {
+                if (inc) {
+                        if (mkdir(dst, 0700) < 0 && errno != EEXIST) {
+                                warn(rs, dst, strerror(errno));
+                                return 0;
+                        }
+                        int rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, dst, n);
+                        if (rc < 0)
+                                return rc;
+                        rs->st.dirs++;
+                }
+                return n->has_subtree ? walk(rs, n->subtree, dst, snap, inc) : 0;
+        }
+        if (!inc)
+                return 0;
+        if (!included) {
+                /* included below a directory that is not: make its parents */
+                char *parent = strdup(dst), *slash = parent ? strrchr(parent, '/') : NULL;
+                if (slash && slash != parent) {
+                        *slash = 0;
+                        util_mkdir_p(parent, 0755);
+                }
+                free(parent);
+        }
+        int rc = n->type == NODE_FILE ? restore_file(rs, dst, n) : restore_special(rs, dst, n);
+        if (rc == 1)
+                return 0;
+        if (rc < 0)
+                return rc;
+        return add_meta(&rs->metas, &rs->nmetas, &rs->capmetas, dst, n);
+}
+
+static char *join(const char *a, const char *b)
+{
+        size_t l = strlen(a) + strlen(b) + 2;
+        char *s = malloc(l);
+        if (s)
+                snprintf(s, l, "%s%s%s", a, strcmp(a, "/") == 0 ? "" : "/", b);
+        return s;
+}
+
+static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included)
+{
+        Tree *t;
+        int rc = repo_tree_load(rs->repo, tree_id, &t);
+        if (rc < 0)
+                return rc;
+        for (size_t i = 0; rc == 0 && i < t->n; i++) {
+                char *d = join(dst, t->nodes[i].name), *s = join(snap, t->nodes[i].name);
+                rc = d && s ? restore_node(rs, &t->nodes[i], d, s, included) : -ENOMEM;
+                free(d);
+                free(s);
+        }
+        tree_free(t);
+        return rc;
+}
+
+/* ---- pass 2: contents ---- */
+
+static int cmp_ref(const void *x, const void *y)
+{
+        const Ref *a = x, *b = y;
+        if (a->pack != b->pack)
+                return a->pack < b->pack ? -1 : 1;
+        if (a->offset != b->offset)
+                return a->offset < b->offset ? -1 : 1;
+        if (a->file != b->file)
+                return a->file < b->file ? -1 : 1;
+        return a->file_off < b->file_off ? -1 : (a->file_off > b->file_off);
+}
+
+static void fail(Restorer *rs, int rc)
+{
+        pthread_mutex_lock(&rs->mu);
+        if (!rs->error) {
+                rs->error = rc;
+                snprintf(rs->errmsg, sizeof(rs->errmsg), "%s", error_last());
+        }
+        pthread_mutex_unlock(&rs->mu);
+}
+
+static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, int *fd, uint32_t *fd_file)
+{
+        if (util_all_zero(p, ref->raw_length))
+                return 0; /* the file was sized with ftruncate: a hole reads as zeros */
+        if (*fd < 0 || *fd_file != ref->file) {
+                if (*fd >= 0)
+                        close(*fd);
+                *fd = open(rs->files[ref->file].path, O_WRONLY | O_CLOEXEC);
+                *fd_file = ref->file;
+                if (*fd < 0) {
+                        error_set("%s: %s", rs->files[ref->file].path, strerror(errno));
+                        return -errno;
+                }
+        }
+        int rc = util_pwrite_full(*fd, p, ref->raw_length, ref->file_off);
+        if (rc < 0)
+                error_set("%s: %s%s", rs->files[ref->file].path, strerror(-rc),
+                          rc == -ENOSPC ? " (free some space and restore again)" : "");
+        return rc;
+}
+
+static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *plain)
+{
+        Backend *be = repo_backend(rs->repo);
+        char name[ID_HEX_LEN + 9];
+        pack_name(index_pack_id(rs->index, rs->refs[from].pack), name);
+        int fd = -1;
+        uint32_t fd_file = 0;
+        int rc = 0;
+        size_t i = from;
+        while (rc == 0 && i < to) {
+                /* one read covers refs i..j-1 */
+                uint32_t start = rs->refs[i].offset, end = start + rs->refs[i].length;
+                size_t j = i + 1;
+                while (j < to && rs->refs[j].offset <= end + COALESCE_GAP &&
+                       rs->refs[j].offset + rs->refs[j].length - start <= MAX_SPAN) {
+                        end = MAX(end, rs->refs[j].offset + rs->refs[j].length);
+                        j++;
+                }
+                span->len = 0;
+                rc = backend_read(be, name, start, end - start, span);
+                uint32_t decoded = UINT32_MAX;
+                for (size_t k = i; rc == 0 && k < j; k++) {
+                        const Ref *ref = &rs->refs[k];
+                        if (ref->offset != decoded) {
+                                plain->len = 0;
+                                rc = repo_blob_decode(rs->repo, span->data + (ref->offset - start), ref->length,
+                                                      ref->raw_length, plain);
+                                if (rc == -EBADMSG)
+                                        error_set("%s: blob at offset %u is damaged (failed authentication); %s "
+                                                  "is incomplete",
+                                                  name, ref->offset, rs->files[ref->file].path);
+                                decoded = ref->offset;
+                        }
+                        if (rc == 0)
+                                rc = write_ref(rs, ref, plain->data, &fd, &fd_file);
+                        if (rc == 0)
+                                __atomic_add_fetch(&rs->st.bytes_done, ref->raw_length, __ATOMIC_RELAXED);
+                }
+                i = j;
+        }
+        if (fd >= 0)
+                close(fd);
+        return rc;
+}
+
+static void *content_worker(void *arg)
+{
+        Restorer *rs = arg;
+        Buf span = {0}, plain = {0};
+        for (;;) {
+                pthread_mutex_lock(&rs->mu);
+                size_t g = rs->next_group++;
+                bool stop = rs->error != 0 || g >= rs->ngroups;
+                pthread_mutex_unlock(&rs->mu);
+                if (stop)
+                        break;
+                size_t from = rs->groups[g], to = g + 1 < rs->ngroups ? rs->groups[g + 1] : rs->nrefs;
+                int rc = restore_group(rs, from, to, &span, &plain);
+                if (rc < 0)
+                        fail(rs, rc);
+        }
+        buf_free(&span);
+        buf_free(&plain);
+        return NULL;
+}
+
+static int restore_contents(Restorer *rs)
+{
+        if (!rs->nrefs)
+                return 0;
+        qsort(rs->refs, rs->nrefs, sizeof(Ref), cmp_ref);
+        rs->groups = malloc(rs->nrefs * sizeof(size_t));
+        if (!rs->groups)
+                return -ENOMEM;
+        for (size_t i = 0; i < rs->nrefs; i++)
+                if (i == 0 || rs->refs[i].pack != rs->refs[i - 1].pack)
+                        rs->groups[rs->ngroups++] = i;
+        unsigned n = rs->opt.workers ? rs->opt.workers : 2 * util_ncpu();
+        pthread_t th[64];
+        n = MIN(n, 64u);
+        unsigned started = 0;
+        for (unsigned i = 0; i < n; i++)
+                if (pthread_create(&th[i], NULL, content_worker, rs) == 0)
+                        started++;
+        if (!started)
+                content_worker(rs);
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(th[i], NULL);
+        if (rs->error)
+                error_set("%s", rs->errmsg);
+        return rs->error;
+}
+
+/* ---- pass 3: metadata ---- */
+
+static void apply_meta(Restorer *rs, const Meta *m)
+{
+        const Node *n = &m->node;
+        if (lchown(m->path, n->uid, n->gid) < 0 && errno != EPERM)
+                warn(rs, m->path, strerror(errno));
+        if (n->type != NODE_SYMLINK && chmod(m->path, n->mode & 07777) < 0)
+                warn(rs, m->path, strerror(errno));
+        for (size_t i = 0; i < n->nxattrs; i++)
+                if (lsetxattr(m->path, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].len, 0) < 0 &&
+                    errno != ENOTSUP && errno != EPERM)
+                        warn(rs, m->path, strerror(errno));
+        struct timespec t[2] = {{n->atime.sec, n->atime.nsec}, {n->mtime.sec, n->mtime.nsec}};
+        if (utimensat(AT_FDCWD, m->path, t, AT_SYMLINK_NOFOLLOW) < 0)
+                warn(rs, m->path, strerror(errno));
+}
+
+static int verify(Restorer *rs)
+{
+        Buf b = {0};
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < rs->nfiles; i++) {
+                FileEntry *f = &rs->files[i];
+                if (!f->ids)
+                        continue;
+                int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                        rc = -errno;
+                        error_set("verify %s: %s", f->path, strerror(errno));
+                        break;
+                }
+                uint64_t off = 0;
+                for (uint32_t k = 0; rc == 0 && k < f->nrefs; k++) {
+                        b.len = 0;
+                        rc = buf_reserve(&b, f->lens[k]);
+                        int got = rc == 0 ? util_pread_full(fd, b.data, f->lens[k], off) : rc;
+                        uint8_t id[ID_LEN];
+                        if (got >= 0)
+                                crypto_blob_id(repo_key(rs->repo), b.data, (size_t)got, id);
+                        if (got < 0 || (uint32_t)got != f->lens[k] || memcmp(id, f->ids[k], ID_LEN) != 0) {
+                                error_set("verify %s: content differs from the snapshot at offset %llu", f->path,
+                                          (unsigned long long)off);
+                                rc = -EBADMSG;
+                        }
+                        off += f->lens[k];
+                }
+                close(fd);
+        }
+        buf_free(&b);
+        return rc;
+}
+
+int restorer_run(Restorer *rs, const Node *root, const char *root_path)
+{
+        int rc = util_mkdir_p(rs->opt.target, 0700);
+        if (rc < 0) {
+                error_set("%s: cannot create target: %s", rs->opt.target, strerror(-rc));
+                return rc;
+        }
+        if (root->type == NODE_DIR) {
+                bool inc = !rs->opt.includes || !rs->opt.includes[0];
+                rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, rs->opt.target, root);
+                if (rc == 0 && root->has_subtree)
+                        rc = walk(rs, root->subtree, rs->opt.target, root_path, inc);
+        } else {
+                char *dst = join(rs->opt.target, root->name);
+                rc = dst ? restore_node(rs, root, dst, root_path, true) : -ENOMEM;
+                free(dst);
+        }
+        if (rc == 0)
+                rc = restore_contents(rs);
+        if (rc < 0)
+                return rc;
+        for (size_t i = 0; i < rs->nmetas; i++)
+                apply_meta(rs, &rs->metas[i]);
+        for (size_t i = rs->ndirs; i-- > 0;)
+                apply_meta(rs, &rs->dirs[i]);
+        if (rs->opt.verify)
+                rc = verify(rs);
+        return rc;
+}
+
+int restorer_lookup(Repo *r, const uint8_t tree[ID_LEN], const char *path, Node *out)
+{
+        Node cur = {.type = NODE_DIR, .has_subtree = true, .mode = 0755};
+        memcpy(cur.subtree, tree, ID_LEN);
+        cur.name = strdup("/");
+        if (!cur.name)
+                return -ENOMEM;
+        char *copy = strdup(path), *save = NULL;
+        int rc = copy ? 0 : -ENOMEM;
+        for (char *c = copy ? strtok_r(copy, "/", &save) : NULL; rc == 0 && c; c = strtok_r(NULL, "/", &save)) {
+                if (cur.type != NODE_DIR || !cur.has_subtree) {
+                        error_set("%s: not a directory in the snapshot", path);
+                        rc = -ENOTDIR;
+                        break;
+                }
+                Tree *t;
+                rc = repo_tree_load(r, cur.subtree, &t);
+                if (rc < 0)
+                        break;
+                Node *n = tree_find(t, c);
+                if (!n) {
+                        error_set("%s: no such file or directory in the snapshot", path);
+                        rc = -ENOENT;
+                } else {
+                        node_clear(&cur);
+                        rc = node_copy(n, &cur);
+                }
+                tree_free(t);
+        }
+        free(copy);
+        if (rc < 0) {
+                node_clear(&cur);
+                return rc;
+        }
+        *out = cur;
+        return 0;
+}

@@ -1,0 +1,43 @@
+/* restorer.h — restore a snapshot tree (or part of it) into a directory.
+ *
+ * Three passes: (1) create directories, files at their final size, links,
+ * symlinks, devices and fifos; (2) fill file contents in parallel, reading
+ * packs in order with adjacent blobs coalesced into one read and writing
+ * with pwrite at each blob's offset (all-zero blobs are skipped, so holes
+ * stay holes); (3) metadata: owner, mode, xattrs, times, directories last
+ * and deepest first so their mtimes survive. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "repo.h"
+
+typedef struct RestoreOptions {
+        const char *target;
+        const char *const *includes; /* NULL-terminated globs or NULL */
+        const char *const *excludes;
+        bool verify;
+        unsigned workers; /* 0: 2 per CPU */
+        void (*warn)(const char *path, const char *msg, void *ud);
+        void *ud;
+} RestoreOptions;
+
+typedef struct RestoreStats {
+        uint64_t files, dirs, others, bytes_total, bytes_done, errors;
+} RestoreStats;
+
+typedef struct Restorer Restorer;
+
+int restorer_new(Repo *r, const RestoreOptions *opt, Restorer **out);
+void restorer_free(Restorer *rs);
+/* Restore the node `root` found at `root_path` (absolute path in the
+ * snapshot, for include/exclude matching): a directory's contents go into
+ * the target, which gets the directory's metadata; a file goes into the
+ * target under its own name. */
+int restorer_run(Restorer *rs, const Node *root, const char *root_path);
+void restorer_stats(Restorer *rs, RestoreStats *out);
+
+/* Resolve an absolute path inside a snapshot tree. The node is copied
+ * into *out (node_clear it). The root itself ("/") is a directory node
+ * named "/" with the given tree. */
+int restorer_lookup(Repo *r, const uint8_t tree[ID_LEN], const char *path, Node *out);

@@ -1,0 +1,44 @@
+#!/bin/bash
+# files_dedup: a second backup of unchanged data adds (almost) nothing and
+# reads no file again; changing 1 MiB in the middle of a 100 MiB file adds
+# only the few chunks around the change.
+source "$(dirname "$0")/lib.sh"
+
+SRC=$TMP/src
+gentree "$SRC" --small 2000 --big-mib 100
+expect_exit 0 "$CAIRN" init --kdf min
+
+expect_exit 0 "$CAIRN" backup --json "$SRC"
+first_added=$(pyjson 'd["data_added"]')
+total_bytes=$(pyjson 'd["total_bytes"]')
+total_files=$(pyjson 'd["total_files"]')
+(( first_added > 0 )) || fail "first backup added $first_added bytes"
+nfiles=$(find "$SRC" -type f -printf . | wc -c)
+expect_eq "$total_files" "$nfiles" "total_files of the first backup"
+
+# Unchanged: nothing new, every file taken from the parent.
+expect_exit 0 "$CAIRN" backup --json "$SRC"
+added=$(pyjson 'd["data_added"]')
+(( added * 100 < total_bytes )) || fail "unchanged backup added $added of $total_bytes bytes (>= 1%)"
+expect_eq "$(pyjson 'd["files_unmodified"]')" "$total_files" "files_unmodified of an unchanged backup"
+expect_eq "$(pyjson 'd["files_new"]')" 0 "files_new of an unchanged backup"
+expect_eq "$(pyjson 'd["files_changed"]')" 0 "files_changed of an unchanged backup"
+
+# 1 MiB changed in the middle of big.bin: a few new chunks, not 100 MiB.
+"$GENTREE" --mutate-middle "$SRC/big.bin" --seed 99 >/dev/null
+before=$(repo_bytes)
+expect_exit 0 "$CAIRN" backup --json "$SRC"
+added=$(pyjson 'd["data_added"]')
+(( added < 6 * 1024 * 1024 )) || fail "1 MiB change added $added bytes (>= 6 MiB)"
+(( added >= 1024 * 1024 / 2 )) || fail "1 MiB random change added only $added bytes"
+expect_eq "$(pyjson 'd["files_changed"]')" 1 "files_changed after mutating big.bin"
+expect_eq "$(pyjson 'd["files_unmodified"]')" $((total_files - 1)) "files_unmodified after mutating big.bin"
+grown=$(( $(repo_bytes) - before ))
+(( grown < 8 * 1024 * 1024 )) || fail "repository grew by $grown bytes for a 1 MiB change"
+expect_eq "$(snapshot_count)" 3 "snapshots"
+
+expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst"
+treecmp "$SRC" "$TMP/dst" --no-atime
+expect_check
+
+echo "ok: files_dedup"

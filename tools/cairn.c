@@ -1,0 +1,339 @@
+/* cairn.c — the cairn command: global options, the subcommand table, and
+ * the helpers in cli.h that every subcommand uses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+
+#include "cli.h"
+#include "error.h"
+
+typedef struct Command {
+        const char *name;
+        int (*fn)(Cli *c, int argc, char **argv);
+        const char *summary;
+        bool hidden;
+} Command;
+
+static const Command commands[] = {
+        {"init", cmd_init, "create a repository"},
+        {"backup", cmd_backup, "back up files, stdin or a command's output"},
+        {"snapshots", cmd_snapshots, "list snapshots"},
+        {"ls", cmd_ls, "list the files of a snapshot"},
+        {"restore", cmd_restore, "restore a snapshot (or part of it) into a directory"},
+        {"dump", cmd_dump, "write one file of a snapshot to stdout"},
+        {"stats", cmd_stats, "show repository statistics"},
+        {"check", cmd_check, "verify the repository's structure (and with --read-data every byte)"},
+        {"forget", cmd_forget, "remove snapshots by a retention policy"},
+        {"prune", cmd_prune, "remove unreferenced data and repack partly used packs"},
+        {"key", cmd_key, "manage passwords: add, list, remove, passwd"},
+        {"unlock", cmd_unlock, "remove stale locks"},
+        {"lock", cmd_lock, "hold a lock (for tests)", true},
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: cairn [-r REPO] [--password-file FILE] [--json] [-q] COMMAND [ARGS...]\n\n"
+                   "An encrypted, deduplicating backup repository.\n\ncommands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (!commands[i].hidden)
+                        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "\nglobal options (anywhere on the line):\n"
+                   "  -r, --repo REPO        repository location (or CAIRN_REPOSITORY)\n"
+                   "  --password-file FILE   read the password from FILE (or CAIRN_PASSWORD_FILE,\n"
+                   "                         CAIRN_PASSWORD; otherwise asked on the terminal)\n"
+                   "  --json                 machine-readable output\n"
+                   "  -q, --quiet            no progress output\n"
+                   "  --no-lock              do not lock the repository (read-only commands)\n"
+                   "\n'cairn COMMAND --help' describes each command.\n");
+}
+
+int cli_fail(Cli *c, int rc)
+{
+        const char *msg = error_last();
+        if (!msg[0])
+                msg = strerror(rc < 0 ? -rc : rc);
+        fprintf(stderr, "cairn: %s: %s\n", c->command, msg);
+        return EXIT_ERROR;
+}
+
+int cli_usage(Cli *c, const char *fmt, ...)
+{
+        char buf[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "cairn: %s: %s (see 'cairn %s --help')\n", c->command, buf, c->command);
+        return EXIT_USAGE;
+}
+
+static int read_tty_password(const char *prompt, char *buf, size_t n)
+{
+        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -ENOTTY;
+        struct termios old, t;
+        bool term = tcgetattr(fd, &old) == 0;
+        if (term) {
+                t = old;
+                t.c_lflag &= (tcflag_t)~ECHO;
+                tcsetattr(fd, TCSAFLUSH, &t);
+        }
+        if (write(fd, prompt, strlen(prompt)) < 0) {
+                /* nothing to do: the read below still works */
+        }
+        size_t len = 0;
+        char ch;
+        while (len + 1 < n && read(fd, &ch, 1) == 1 && ch != '\n')
+                buf[len++] = ch;
+        buf[len] = 0;
+        if (term)
+                tcsetattr(fd, TCSAFLUSH, &old);
+        if (write(fd, "\n", 1) < 0) {
+        }
+        close(fd);
+        return (int)len;
+}
+
+int cli_password(Cli *c, bool confirm)
+{
+        if (c->password)
+                return 0;
+        c->password = sodium_malloc(4096);
+        if (!c->password)
+                return -ENOMEM;
+        const char *file = c->password_file ? c->password_file : getenv("CAIRN_PASSWORD_FILE");
+        const char *env = getenv("CAIRN_PASSWORD");
+        if (file && *file) {
+                char *s;
+                size_t len;
+                int rc = util_read_file(file, &s, &len);
+                if (rc < 0) {
+                        error_set("password file %s: %s", file, strerror(-rc));
+                        return rc;
+                }
+                if (len && s[len - 1] == '\n')
+                        len--;
+                if (len && s[len - 1] == '\r')
+                        len--;
+                if (len >= 4096) {
+                        sodium_memzero(s, len);
+                        free(s);
+                        error_set("password file %s: longer than 4095 bytes", file);
+                        return -EINVAL;
+                }
+                memcpy(c->password, s, len);
+                sodium_memzero(s, len);
+                free(s);
+                c->pwlen = len;
+        } else if (env) {
+                c->pwlen = strlen(env);
+                if (c->pwlen >= 4096)
+                        return -EINVAL;
+                memcpy(c->password, env, c->pwlen);
+        } else {
+                int n = read_tty_password("enter password for repository: ", c->password, 4096);
+                if (n < 0) {
+                        error_set("no password given: set CAIRN_PASSWORD_FILE or use --password-file");
+                        return -EINVAL;
+                }
+                c->pwlen = (size_t)n;
+                if (confirm) {
+                        char *again = sodium_malloc(4096);
+                        if (!again)
+                                return -ENOMEM;
+                        int m = read_tty_password("enter password again: ", again, 4096);
+                        bool same = m == n && sodium_memcmp(again, c->password, (size_t)n) == 0;
+                        sodium_free(again);
+                        if (!same) {
+                                error_set("the passwords do not match");
+                                return -EINVAL;
+                        }
+                }
+        }
+        if (c->pwlen == 0) {
+                error_set("empty password: give a non-empty password");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int cli_open(Cli *c, bool load_index, Repo **out)
+{
+        if (!c->repo || !*c->repo) {
+                error_set("no repository given (use -r/--repo or set CAIRN_REPOSITORY)");
+                return -EINVAL;
+        }
+        int rc = cli_password(c, false);
+        if (rc < 0)
+                return rc;
+        rc = repo_open(c->repo, c->password, c->pwlen, out);
+        if (rc < 0)
+                return rc;
+        if (load_index && (rc = repo_load_index(*out)) < 0) {
+                repo_close(*out);
+                *out = NULL;
+        }
+        return rc;
+}
+
+int cli_open_locked(Cli *c, bool load_index, bool exclusive, Repo **repo, RepoLock **lock)
+{
+        *lock = NULL;
+        int rc = cli_open(c, false, repo);
+        if (rc < 0)
+                return rc;
+        if (!c->no_lock || exclusive)
+                rc = lock_acquire(*repo, exclusive, lock);
+        if (rc == 0 && load_index)
+                rc = repo_load_index(*repo);
+        if (rc < 0) {
+                lock_release(*lock);
+                *lock = NULL;
+                repo_close(*repo);
+                *repo = NULL;
+        }
+        return rc;
+}
+
+int cli_find_snapshot(Cli *c, Repo *r, const char *spec, const SnapshotFilter *f, Snapshot **out)
+{
+        Snapshot **list;
+        size_t n;
+        int rc = snapshot_list(r, &list, &n);
+        if (rc < 0)
+                return rc;
+        rc = snapshot_find(list, n, spec, f);
+        if (rc >= 0) {
+                *out = list[rc];
+                list[rc] = NULL;
+                rc = 0;
+        }
+        snapshot_list_free(list, n);
+        return rc;
+}
+
+void cli_print_json(json_t *j)
+{
+        char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        if (s) {
+                puts(s);
+                free(s);
+        }
+        json_decref(j);
+}
+
+void cli_size(uint64_t n, char *out, size_t len)
+{
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = (double)n;
+        size_t u = 0;
+        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(out, len, "%llu B", (unsigned long long)n);
+        else
+                snprintf(out, len, "%.2f %s", v, units[u]);
+}
+
+int cli_strv_add(const char ***v, size_t *n, const char *value, bool split_commas)
+{
+        char *copy = strdup(value), *save = NULL;
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = split_commas ? strtok_r(copy, ",", &save) : copy; p;
+             p = split_commas ? strtok_r(NULL, ",", &save) : NULL) {
+                const char **q = realloc(*v, (*n + 2) * sizeof(char *));
+                if (!q)
+                        return -ENOMEM;
+                *v = q;
+                (*v)[(*n)++] = strdup(p);
+                (*v)[*n] = NULL;
+        }
+        free(copy);
+        return 0;
+}
+
+/* Take the global options out of argv (anywhere before "--"). */
+static int take_globals(Cli *c, int *argc, char **argv)
+{
+        int out = 0;
+        bool dashdash = false;
+        for (int i = 0; i < *argc; i++) {
+                const char *a = argv[i];
+                const char *val = NULL;
+                if (dashdash) {
+                        argv[out++] = argv[i];
+                        continue;
+                }
+                if (strcmp(a, "--") == 0) {
+                        dashdash = true;
+                        argv[out++] = argv[i];
+                        continue;
+                }
+                if (strcmp(a, "-r") == 0 || strcmp(a, "--repo") == 0 || strcmp(a, "--password-file") == 0) {
+                        if (i + 1 >= *argc) {
+                                fprintf(stderr, "cairn: %s needs a value\n", a);
+                                return -EINVAL;
+                        }
+                        val = argv[++i];
+                        if (a[2] == 'p')
+                                c->password_file = val;
+                        else
+                                c->repo = val;
+                } else if (strncmp(a, "--repo=", 7) == 0) {
+                        c->repo = a + 7;
+                } else if (strncmp(a, "--password-file=", 16) == 0) {
+                        c->password_file = a + 16;
+                } else if (strcmp(a, "--json") == 0) {
+                        c->json = true;
+                } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+                        c->quiet = true;
+                } else if (strcmp(a, "--no-lock") == 0) {
+                        c->no_lock = true;
+                } else {
+                        argv[out++] = argv[i];
+                }
+        }
+        argv[out] = NULL;
+        *argc = out;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (sodium_init() < 0) {
+                fprintf(stderr, "cairn: cannot initialise libsodium\n");
+                return EXIT_ERROR;
+        }
+        Cli c = {.repo = getenv("CAIRN_REPOSITORY"), .command = "cairn"};
+        argc--;
+        argv++;
+        if (take_globals(&c, &argc, argv) < 0)
+                return EXIT_USAGE;
+        if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+            strcmp(argv[0], "help") == 0) {
+                usage(argc < 1 ? stderr : stdout);
+                return argc < 1 ? EXIT_USAGE : EXIT_OK;
+        }
+        if (strcmp(argv[0], "--version") == 0 || strcmp(argv[0], "version") == 0) {
+                printf("cairn 0.1.0 (repository format 1)\n");
+                return EXIT_OK;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (strcmp(argv[0], commands[i].name) == 0) {
+                        c.command = commands[i].name;
+                        int rc = commands[i].fn(&c, argc, argv);
+                        if (c.password)
+                                sodium_free(c.password);
+                        return rc;
+                }
+        fprintf(stderr, "cairn: unknown command '%s' (see 'cairn --help')\n", argv[0]);
+        return EXIT_USAGE;
+}

@@ -1,0 +1,267 @@
+/* cmd-backup.c — cairn backup: paths, stdin, or a command's output. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "archiver.h"
+#include "cli.h"
+#include "compress.h"
+#include "error.h"
+#include "stream.h"
+
+static const char help[] =
+        "usage: cairn backup [options] PATH...\n"
+        "       cairn backup [options] --stdin [--stdin-filename NAME]\n"
+        "       cairn backup [options] --stdin-from-command [--stdin-filename NAME] -- CMD [ARGS...]\n\n"
+        "Back up files and directories (stored under their absolute paths), standard\n"
+        "input, or the output of a command, into a new snapshot.\n\n"
+        "  --tag TAG              add a tag (repeatable, or comma-separated)\n"
+        "  --host HOST            record this host name (default: this machine's)\n"
+        "  --exclude GLOB         leave out entries matching GLOB (repeatable); a pattern\n"
+        "                         with a '/' matches the whole path, else the name\n"
+        "  --one-file-system      do not cross into other file systems\n"
+        "  --parent ID            compare against this snapshot (default: the latest one\n"
+        "                         with the same host and paths)\n"
+        "  --force                read every file, ignoring the parent\n"
+        "  --compression LEVEL    off, fast, auto or max (default: the repository's)\n"
+        "  --stdin-filename NAME  file name for stdin or command output (default: stdin)\n\n"
+        "Exit status: 0 success; 1 error, no snapshot written; 3 snapshot written but\n"
+        "some files could not be read (each is reported).\n";
+
+static void warn_cb(const char *path, const char *msg, void *ud)
+{
+        fprintf(stderr, "cairn: backup: %s: %s\n", path, msg);
+}
+
+static void progress_cb(void *ud, uint64_t *done, uint64_t *total, uint64_t *files)
+{
+        ArchiverStats st;
+        archiver_stats(ud, &st);
+        *done = st.bytes_read;
+        *total = 0;
+        *files = st.total_files;
+}
+
+int cmd_backup(Cli *c, int argc, char **argv)
+{
+        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        fputs(help, stdout);
+                        return EXIT_OK;
+                }
+        static const struct option opts[] = {{"tag", required_argument, NULL, 't'},
+                                             {"host", required_argument, NULL, 'H'},
+                                             {"exclude", required_argument, NULL, 'e'},
+                                             {"one-file-system", no_argument, NULL, 'x'},
+                                             {"parent", required_argument, NULL, 'p'},
+                                             {"force", no_argument, NULL, 'f'},
+                                             {"compression", required_argument, NULL, 'c'},
+                                             {"stdin", no_argument, NULL, 's'},
+                                             {"stdin-filename", required_argument, NULL, 'n'},
+                                             {"stdin-from-command", no_argument, NULL, 'C'},
+                                             {0}};
+        const char **tags = NULL, **excludes = NULL;
+        size_t ntags = 0, nexcludes = 0;
+        const char *host = NULL, *parent_spec = NULL, *stdin_name = "stdin";
+        bool one_fs = false, force = false, from_stdin = false, from_cmd = false;
+        int compression = -1, ch;
+        while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+                switch (ch) {
+                case 't':
+                        cli_strv_add(&tags, &ntags, optarg, true);
+                        break;
+                case 'H':
+                        host = optarg;
+                        break;
+                case 'e':
+                        cli_strv_add(&excludes, &nexcludes, optarg, false);
+                        break;
+                case 'x':
+                        one_fs = true;
+                        break;
+                case 'p':
+                        parent_spec = optarg;
+                        break;
+                case 'f':
+                        force = true;
+                        break;
+                case 'c':
+                        if ((compression = compress_parse_level(optarg)) < 0)
+                                return cli_usage(c, "unknown compression '%s'", optarg);
+                        break;
+                case 's':
+                        from_stdin = true;
+                        break;
+                case 'n':
+                        stdin_name = optarg;
+                        break;
+                case 'C':
+                        from_cmd = true;
+                        break;
+                default:
+                        return cli_usage(c, "unknown option");
+                }
+        }
+        char **rest = argv + optind;
+        int nrest = argc - optind;
+        if (nrest > 0 && strcmp(rest[0], "--") == 0) {
+                rest++;
+                nrest--;
+        }
+        if (from_cmd && nrest < 1)
+                return cli_usage(c, "--stdin-from-command needs a command after --");
+        if (from_stdin && nrest > 0)
+                return cli_usage(c, "--stdin takes no paths");
+        if (!from_stdin && !from_cmd && nrest < 1)
+                return cli_usage(c, "nothing to back up: give one or more paths");
+        if ((from_stdin || from_cmd) && (strchr(stdin_name, '/') || !*stdin_name || !strcmp(stdin_name, ".") ||
+                                         !strcmp(stdin_name, "..")))
+                return cli_usage(c, "--stdin-filename must be a plain file name");
+
+        char hostbuf[256] = "";
+        if (!host) {
+                gethostname(hostbuf, sizeof(hostbuf) - 1);
+                host = hostbuf;
+        }
+        /* absolute paths, for the snapshot and for finding the parent */
+        char **abs = calloc((size_t)nrest + 1, sizeof(char *));
+        for (int i = 0; !from_cmd && i < nrest; i++)
+                abs[i] = archiver_abspath(rest[i]);
+
+        Repo *r;
+        RepoLock *lock;
+        int rc = cli_open_locked(c, true, false, &r, &lock);
+        if (rc < 0)
+                return cli_fail(c, rc);
+        if (compression >= 0)
+                repo_set_compression(r, compression);
+
+        Snapshot *parent = NULL;
+        const char *kind = from_stdin || from_cmd ? "stdin" : "files";
+        if (!force && !from_stdin && !from_cmd) {
+                SnapshotFilter f = {.host = host, .paths = (const char **)abs, .kind = "files"};
+                rc = cli_find_snapshot(c, r, parent_spec ? parent_spec : "latest", parent_spec ? NULL : &f, &parent);
+                if (rc == -ENOENT && !parent_spec) {
+                        error_clear();
+                        rc = 0;
+                }
+        }
+        uint64_t t0 = util_now_ns();
+        struct timespec start;
+        clock_gettime(CLOCK_REALTIME, &start);
+        Archiver *a = NULL;
+        ArchiverOptions ao = {.excludes = excludes, .one_file_system = one_fs,
+                              .parent_tree = parent ? parent->tree : NULL, .warn = warn_cb};
+        uint8_t tree[ID_LEN];
+        pid_t pid = 0;
+        if (rc == 0)
+                rc = archiver_new(r, &ao, &a);
+        Progress *pg = NULL;
+        if (rc == 0) {
+                pg = progress_start(c, "backup", progress_cb, a);
+                if (from_stdin) {
+                        rc = archiver_run_stream(a, STDIN_FILENO, stdin_name, tree);
+                } else if (from_cmd) {
+                        int fd;
+                        rc = stream_spawn(rest, &pid, &fd);
+                        if (rc == 0) {
+                                rc = archiver_run_stream(a, fd, stdin_name, tree);
+                                close(fd);
+                                int w = stream_wait(pid, rest[0]);
+                                if (rc == 0)
+                                        rc = w;
+                        }
+                } else {
+                        rc = archiver_run(a, (const char *const *)abs, (size_t)nrest, tree);
+                }
+                progress_stop(pg);
+        }
+        ArchiverStats st = {0};
+        RepoStats rst;
+        if (a)
+                archiver_stats(a, &st);
+        repo_stats(r, &rst);
+        Snapshot snap = {0};
+        if (rc == 0) {
+                struct passwd *pw = getpwuid(getuid());
+                char source[512];
+                if (from_cmd)
+                        snprintf(source, sizeof(source), "command %s", rest[0]);
+                else
+                        snprintf(source, sizeof(source), "%s", from_stdin ? "stdin" : "files");
+                snap.time_sec = start.tv_sec;
+                snap.time_nsec = start.tv_nsec;
+                snap.host = (char *)host;
+                snap.username = pw ? pw->pw_name : (char *)"";
+                snap.kind = (char *)kind;
+                snap.source = source;
+                char *stdin_path[2] = {(char *)stdin_name, NULL};
+                /* paths of a stream snapshot: the file name, as restic does */
+                snap.paths = from_stdin || from_cmd ? stdin_path : abs;
+                snap.npaths = from_stdin || from_cmd ? 1 : (size_t)nrest;
+                snap.tags = (char **)tags;
+                snap.ntags = ntags;
+                memcpy(snap.tree, tree, ID_LEN);
+                if (parent) {
+                        snap.has_parent = true;
+                        util_unhex(parent->id, snap.parent, ID_LEN);
+                }
+                double dur = (double)(util_now_ns() - t0) / 1e9;
+                snap.summary = json_pack(
+                        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files_new",
+                        (json_int_t)st.files_new, "files_changed", (json_int_t)st.files_changed, "files_unmodified",
+                        (json_int_t)st.files_unmodified, "dirs_new", (json_int_t)st.dirs_new, "dirs_changed",
+                        (json_int_t)st.dirs_changed, "dirs_unmodified", (json_int_t)st.dirs_unmodified,
+                        "data_blobs", (json_int_t)rst.blobs_new[0], "tree_blobs", (json_int_t)rst.blobs_new[1],
+                        "data_added", (json_int_t)rst.bytes_new_stored, "total_files", (json_int_t)st.total_files,
+                        "total_bytes", (json_int_t)st.total_bytes, "errors", (json_int_t)st.errors,
+                        "duration_seconds", dur);
+                rc = snapshot_save(r, &snap);
+        }
+        if (rc == 0) {
+                if (c->json) {
+                        json_t *j = json_deep_copy(snap.summary);
+                        json_object_set_new(j, "snapshot_id", json_string(snap.id));
+                        if (parent)
+                                json_object_set_new(j, "parent", json_string(parent->id));
+                        cli_print_json(j);
+                } else if (!c->quiet) {
+                        char added[32], total[32];
+                        cli_size(rst.bytes_new_stored, added, sizeof(added));
+                        cli_size(st.total_bytes, total, sizeof(total));
+                        printf("files: %llu new, %llu changed, %llu unmodified\n"
+                               "dirs:  %llu new, %llu changed, %llu unmodified\n"
+                               "added to the repository: %s (%llu data blobs, %llu tree blobs)\n"
+                               "processed %llu files, %s in %.2fs\n",
+                               (unsigned long long)st.files_new, (unsigned long long)st.files_changed,
+                               (unsigned long long)st.files_unmodified, (unsigned long long)st.dirs_new,
+                               (unsigned long long)st.dirs_changed, (unsigned long long)st.dirs_unmodified, added,
+                               (unsigned long long)rst.blobs_new[0], (unsigned long long)rst.blobs_new[1],
+                               (unsigned long long)st.total_files, total, (double)(util_now_ns() - t0) / 1e9);
+                }
+                if (!c->json)
+                        printf("snapshot %s saved\n", snap.id);
+        }
+        json_decref(snap.summary);
+        archiver_free(a);
+        snapshot_free(parent);
+        lock_release(lock);
+        repo_close(r);
+        for (int i = 0; i < nrest; i++)
+                free(abs[i]);
+        free(abs);
+        free(tags);
+        free(excludes);
+        if (rc < 0)
+                return cli_fail(c, rc);
+        if (st.errors) {
+                fprintf(stderr, "cairn: backup: %llu entr%s could not be read and %s left out of the snapshot\n",
+                        (unsigned long long)st.errors, st.errors == 1 ? "y" : "ies",
+                        st.errors == 1 ? "was" : "were");
+                return EXIT_PARTIAL;
+        }
+        return EXIT_OK;
+}
