@@ -90,6 +90,12 @@ int index_reserve(Index *ix, size_t n)
 
 static size_t probe(const Index *ix, const uint8_t *id, bool *found)
 {
+        /* no table before the first add: index_set/index_remove on an
+         * empty index must answer -ENOENT, not walk a NULL table */
+        if (!ix->nslots) {
+                *found = false;
+                return 0;
+        }
         size_t j = hash_id(id) & (ix->nslots - 1);
         while (ix->slots[j] != EMPTY) {
                 if (memcmp(ix->entries[ix->slots[j]].id, id, ID_LEN) == 0) {

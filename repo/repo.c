@@ -15,6 +15,7 @@
 
 struct Repo {
         Backend *be;
+        bool borrowed; /* be belongs to the caller */
         MasterKey *key;
         char *location;
         char id[ID_HEX_LEN + 1];
@@ -104,7 +105,7 @@ void repo_close(Repo *r)
         index_free(r->index);
         chunker_free(r->chunker);
         crypto_key_free(r->key);
-        if (r->be)
+        if (r->be && !r->borrowed)
                 backend_close(r->be);
         pthread_mutex_destroy(&r->mu);
         free(r->location);
@@ -202,15 +203,45 @@ static int config_apply(Repo *r, json_t *cfg)
         return rc;
 }
 
+static int init_common(Repo *r, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out);
+static int open_common(Repo *r, const char *pw, size_t pwlen, Repo **out);
+
 int repo_init(const char *location, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out)
 {
         Repo *r = repo_alloc(location);
         if (!r)
                 return -ENOMEM;
         int rc = backend_open(location, &r->be);
-        if (rc < 0)
-                goto fail;
-        rc = r->be->create(r->be);
+        if (rc < 0) {
+                repo_close(r);
+                return rc;
+        }
+        return init_common(r, pw, pwlen, opt, out);
+}
+
+int repo_init_on(Backend *be, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out)
+{
+        Repo *r = repo_alloc(be->kind);
+        if (!r)
+                return -ENOMEM;
+        r->be = be;
+        r->borrowed = true;
+        return init_common(r, pw, pwlen, opt, out);
+}
+
+int repo_open_on(Backend *be, const char *pw, size_t pwlen, Repo **out)
+{
+        Repo *r = repo_alloc(be->kind);
+        if (!r)
+                return -ENOMEM;
+        r->be = be;
+        r->borrowed = true;
+        return open_common(r, pw, pwlen, out);
+}
+
+static int init_common(Repo *r, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out)
+{
+        int rc = r->be->create(r->be);
         if (rc < 0)
                 goto fail;
         r->key = crypto_key_new_random();
@@ -274,8 +305,17 @@ int repo_open(const char *location, const char *pw, size_t pwlen, Repo **out)
         if (!r)
                 return -ENOMEM;
         int rc = backend_open(location, &r->be);
-        if (rc < 0)
-                goto fail;
+        if (rc < 0) {
+                repo_close(r);
+                return rc;
+        }
+        return open_common(r, pw, pwlen, out);
+}
+
+static int open_common(Repo *r, const char *pw, size_t pwlen, Repo **out)
+{
+        const char *location = r->location;
+        int rc;
         uint64_t sz;
         rc = backend_stat(r->be, "config", &sz);
         if (rc < 0) {

@@ -44,6 +44,10 @@ int repo_init(const char *location, const char *pw, size_t pwlen, const RepoInit
 int repo_open(const char *location, const char *pw, size_t pwlen, Repo **out);
 /* Flushes nothing: call repo_flush() first if blobs were saved. */
 void repo_close(Repo *r);
+/* The same on a backend the caller keeps (tests reopen one in-memory
+ * backend several times): repo_close() leaves it open. */
+int repo_init_on(Backend *be, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out);
+int repo_open_on(Backend *be, const char *pw, size_t pwlen, Repo **out);
 
 int repo_load_index(Repo *r);
 /* Add one pack's entries to the in-memory index (check builds the index

@@ -122,7 +122,7 @@ static bool valid_utf8(const char *s, size_t n)
         return j != NULL;
 }
 
-static int set_bytes(json_t *o, const char *key, const char *hexkey, const char *s, size_t n)
+int tree_json_set_bytes(json_t *o, const char *key, const char *hexkey, const char *s, size_t n)
 {
         if (valid_utf8(s, n))
                 return json_object_set_new(o, key, json_stringn(s, n));
@@ -147,7 +147,7 @@ static json_t *node_json(const Node *n)
         json_t *o = json_object();
         if (!o)
                 return NULL;
-        int r = set_bytes(o, "name", "name_hex", n->name, strlen(n->name));
+        int r = tree_json_set_bytes(o, "name", "name_hex", n->name, strlen(n->name));
         r |= json_object_set_new(o, "type", json_string(node_type_name(n->type)));
         r |= json_object_set_new(o, "mode", json_integer(n->mode));
         r |= json_object_set_new(o, "uid", json_integer(n->uid));
@@ -174,14 +174,14 @@ static json_t *node_json(const Node *n)
                 r |= json_object_set_new(o, "subtree", json_string(hex));
         }
         if (n->type == NODE_SYMLINK && n->linktarget)
-                r |= set_bytes(o, "linktarget", "linktarget_hex", n->linktarget, strlen(n->linktarget));
+                r |= tree_json_set_bytes(o, "linktarget", "linktarget_hex", n->linktarget, strlen(n->linktarget));
         if (n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV)
                 r |= json_object_set_new(o, "rdev", json_integer((json_int_t)n->rdev));
         if (n->nxattrs) {
                 json_t *xa = json_array();
                 for (size_t i = 0; i < n->nxattrs; i++) {
                         json_t *x = json_object();
-                        r |= set_bytes(x, "name", "name_hex", n->xattrs[i].name, strlen(n->xattrs[i].name));
+                        r |= tree_json_set_bytes(x, "name", "name_hex", n->xattrs[i].name, strlen(n->xattrs[i].name));
                         char *hex = malloc(2 * n->xattrs[i].len + 1);
                         if (!hex) {
                                 r = -1;

@@ -71,5 +71,10 @@ int node_copy(const Node *src, Node *dst);
 int tree_encode(const Tree *t, Buf *out);
 int tree_decode(const void *json, size_t len, Tree **out);
 
+/* Set key to the string s[0..n), or hexkey to its hex when it is not
+ * valid UTF-8 (names may hold any byte but '/' and NUL). */
+typedef struct json_t json_t;
+int tree_json_set_bytes(json_t *o, const char *key, const char *hexkey, const char *s, size_t n);
+
 const char *node_type_name(NodeType t);
 int node_type_parse(const char *s, NodeType *out);

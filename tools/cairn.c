@@ -227,6 +227,13 @@ void cli_print_json(json_t *j)
         json_decref(j);
 }
 
+void cli_json_set_bytes(json_t *obj, const char *key, const char *value)
+{
+        char hexkey[64];
+        snprintf(hexkey, sizeof(hexkey), "%s_hex", key);
+        tree_json_set_bytes(obj, key, hexkey, value, strlen(value));
+}
+
 void cli_size(uint64_t n, char *out, size_t len)
 {
         static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -32,6 +32,8 @@ int cli_open_locked(Cli *c, bool load_index, bool exclusive, Repo **repo, RepoLo
 /* Resolve SNAP (id prefix or latest) among all snapshots, with filters. */
 int cli_find_snapshot(Cli *c, Repo *r, const char *spec, const SnapshotFilter *f, Snapshot **out);
 void cli_print_json(json_t *j); /* steals the reference */
+/* Set key to the string, or key + "_hex" to its hex when not UTF-8. */
+void cli_json_set_bytes(json_t *obj, const char *key, const char *value);
 /* Human sizes: "1.5 GiB". */
 void cli_size(uint64_t n, char *out, size_t len);
 /* Split "a,b" values of repeated options into a NULL-terminated vector. */

@@ -122,7 +122,7 @@ int cmd_prune(Cli *c, int argc, char **argv)
                 return cli_usage(c, "unexpected argument '%s'", argv[1]);
         Repo *r;
         RepoLock *lock;
-        int rc = cli_open_locked(c, false, true, &r, &lock);
+        int rc = cli_open_locked(c, true, true, &r, &lock);
         if (rc < 0)
                 return cli_fail(c, rc);
         rc = do_prune(c, r, dry);
@@ -200,7 +200,7 @@ int cmd_forget(Cli *c, int argc, char **argv)
 
         Repo *r;
         RepoLock *lock;
-        int rc = cli_open_locked(c, false, prune && !dry, &r, &lock);
+        int rc = cli_open_locked(c, prune, prune && !dry, &r, &lock);
         if (rc < 0)
                 return cli_fail(c, rc);
         Snapshot **list = NULL;

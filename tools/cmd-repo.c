@@ -307,10 +307,11 @@ static void ls_print(LsCtx *l, const char *path, const Node *n)
 {
         l->count++;
         if (l->json) {
-                json_array_append_new(l->arr, json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:i}", "path", path,
-                                                        "name", n->name, "type", node_type_name(n->type), "mode",
-                                                        n->mode, "size", (json_int_t)n->size, "uid", n->uid, "gid",
-                                                        n->gid));
+                json_t *j = json_pack("{s:s, s:i, s:I, s:i, s:i}", "type", node_type_name(n->type), "mode", n->mode,
+                                      "size", (json_int_t)n->size, "uid", n->uid, "gid", n->gid);
+                cli_json_set_bytes(j, "path", path);
+                cli_json_set_bytes(j, "name", n->name);
+                json_array_append_new(l->arr, j);
                 return;
         }
         if (l->longfmt) {

@@ -1,0 +1,534 @@
+/* test_backend.c — unit tests for repo/backend-local.c and repo/backend-mem.c.
+ *
+ * The local backend runs in a fresh mkdtemp directory per test and is
+ * checked against what is on disk (nested directories, no ".tmp-" files
+ * left behind, nothing created by a mere open). The in-memory backend is
+ * what every other repo/ test runs on, so its call counters are pinned
+ * exactly: other tests assert engine behaviour through them. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+
+static void setup(void)
+{
+        cr_assert_geq(sodium_init(), 0);
+}
+
+TestSuite(backend, .init = setup);
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+        nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh directory under TMPDIR; the caller removes it with rm_rf. */
+static void temp_dir(char out[256])
+{
+        const char *tmp = getenv("TMPDIR");
+        snprintf(out, 256, "%s/cairn-backend-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        cr_assert_not_null(mkdtemp(out));
+}
+
+static Backend *local_in(const char *dir)
+{
+        Backend *be = NULL;
+        cr_assert_eq(backend_local_open(dir, &be), 0);
+        cr_assert_not_null(be);
+        cr_assert_str_eq(be->kind, "local");
+        cr_assert_eq(be->version, BACKEND_VERSION);
+        return be;
+}
+
+/* Collects listed names (sorted afterwards) and their sizes. */
+typedef struct Listing {
+        char names[64][128];
+        uint64_t sizes[64];
+        size_t n;
+} Listing;
+
+static int listing_cb(const char *name, uint64_t size, void *ud)
+{
+        Listing *l = ud;
+        cr_assert_lt(l->n, 64);
+        snprintf(l->names[l->n], sizeof(l->names[0]), "%s", name);
+        l->sizes[l->n++] = size;
+        return 0;
+}
+
+static void listing_sort(Listing *l)
+{
+        for (size_t i = 1; i < l->n; i++)
+                for (size_t j = i; j > 0 && strcmp(l->names[j - 1], l->names[j]) > 0; j--) {
+                        char t[128];
+                        uint64_t s = l->sizes[j];
+                        memcpy(t, l->names[j], sizeof(t));
+                        memcpy(l->names[j], l->names[j - 1], sizeof(t));
+                        memcpy(l->names[j - 1], t, sizeof(t));
+                        l->sizes[j] = l->sizes[j - 1];
+                        l->sizes[j - 1] = s;
+                }
+}
+
+static Listing list_sorted(Backend *be, const char *prefix)
+{
+        Listing l = {0};
+        cr_assert_eq(backend_list(be, prefix, listing_cb, &l), 0, "list %s", prefix);
+        listing_sort(&l);
+        return l;
+}
+
+static int stop_cb(const char *name, uint64_t size, void *ud)
+{
+        (*(int *)ud)++;
+        return 42;
+}
+
+/* Counts directory entries whose name contains ".tmp-", recursively. */
+static size_t count_tmp(const char *dir)
+{
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d, "%s", dir);
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (strstr(de->d_name, ".tmp-"))
+                        n++;
+                char sub[512];
+                struct stat st;
+                snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+                if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                        n += count_tmp(sub);
+        }
+        closedir(d);
+        return n;
+}
+
+static const char sample[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+#define SAMPLE_LEN (sizeof(sample) - 1)
+
+/* ---- local ---- */
+
+Test(backend, local_write_read_whole_and_ranges)
+{
+        char dir[256];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+
+        cr_assert_eq(backend_write(be, "config", sample, SAMPLE_LEN), 0);
+        Buf b = {0};
+        cr_assert_eq(backend_read(be, "config", 0, 0, &b), 0);
+        cr_assert_eq(b.len, 36);
+        cr_assert_arr_eq(b.data, sample, 36);
+
+        /* reads append */
+        cr_assert_eq(backend_read(be, "config", 10, 6, &b), 0);
+        cr_assert_eq(b.len, 42);
+        cr_assert_arr_eq(b.data + 36, "abcdef", 6);
+
+        b.len = 0;
+        cr_assert_eq(backend_read(be, "config", 30, 0, &b), 0, "len 0 reads to the end");
+        cr_assert_eq(b.len, 6);
+        cr_assert_arr_eq(b.data, "uvwxyz", 6);
+
+        b.len = 0;
+        cr_assert_eq(backend_read(be, "config", 35, 1, &b), 0);
+        cr_assert_eq(b.len, 1);
+        cr_assert_eq(b.data[0], 'z');
+
+        b.len = 0;
+        cr_assert_eq(backend_read(be, "config", 36, 0, &b), 0, "empty tail");
+        cr_assert_eq(b.len, 0);
+        cr_assert_eq(backend_read(be, "config", 30, 10, &b), -EIO, "range past the end");
+        cr_assert_eq(backend_read(be, "config", 37, 0, &b), -EINVAL, "offset past the end");
+
+        /* overwrite replaces the whole object */
+        cr_assert_eq(backend_write(be, "config", "xyz", 3), 0);
+        b.len = 0;
+        cr_assert_eq(backend_read(be, "config", 0, 0, &b), 0);
+        cr_assert_eq(b.len, 3);
+        cr_assert_arr_eq(b.data, "xyz", 3);
+
+        /* an empty object */
+        cr_assert_eq(backend_write(be, "locks/empty", "", 0), 0);
+        b.len = 0;
+        cr_assert_eq(backend_read(be, "locks/empty", 0, 0, &b), 0);
+        cr_assert_eq(b.len, 0);
+
+        buf_free(&b);
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_write_creates_nested_directories)
+{
+        char dir[256], path[512];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+
+        cr_assert_eq(backend_write(be, "data/ab/ab01", sample, 10), 0);
+        snprintf(path, sizeof(path), "%s/data/ab/ab01", dir);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert(S_ISREG(st.st_mode));
+        cr_assert_eq(st.st_size, 10);
+        cr_assert_eq(st.st_mode & 07777, 0600);
+
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_list_by_prefix)
+{
+        char dir[256];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+
+        cr_assert_eq(be->create(be), 0);
+        cr_assert_eq(backend_write(be, "config", sample, 1), 0);
+        cr_assert_eq(backend_write(be, "data/ab/ab01", sample, 2), 0);
+        cr_assert_eq(backend_write(be, "data/ab/ab02", sample, 3), 0);
+        cr_assert_eq(backend_write(be, "data/cd/cd01", sample, 4), 0);
+        cr_assert_eq(backend_write(be, "index/i1", sample, 5), 0);
+        cr_assert_eq(backend_write(be, "snapshots/s1", sample, 6), 0);
+        cr_assert_eq(backend_write(be, "snapshots/s2", sample, 7), 0);
+
+        Listing l = list_sorted(be, "data/");
+        cr_assert_eq(l.n, 3);
+        cr_assert_str_eq(l.names[0], "data/ab/ab01");
+        cr_assert_str_eq(l.names[1], "data/ab/ab02");
+        cr_assert_str_eq(l.names[2], "data/cd/cd01");
+        cr_assert_eq(l.sizes[0], 2);
+        cr_assert_eq(l.sizes[1], 3);
+        cr_assert_eq(l.sizes[2], 4);
+
+        l = list_sorted(be, "data/ab/");
+        cr_assert_eq(l.n, 2);
+        cr_assert_str_eq(l.names[0], "data/ab/ab01");
+        cr_assert_str_eq(l.names[1], "data/ab/ab02");
+
+        l = list_sorted(be, "data/ab/ab02");
+        cr_assert_eq(l.n, 1);
+        cr_assert_str_eq(l.names[0], "data/ab/ab02");
+
+        l = list_sorted(be, "snapshots/");
+        cr_assert_eq(l.n, 2);
+        cr_assert_str_eq(l.names[0], "snapshots/s1");
+        cr_assert_str_eq(l.names[1], "snapshots/s2");
+        cr_assert_eq(l.sizes[1], 7);
+
+        l = list_sorted(be, "snap");
+        cr_assert_eq(l.n, 2, "a prefix may end inside a directory name");
+
+        l = list_sorted(be, "keys/");
+        cr_assert_eq(l.n, 0, "an existing empty directory");
+        l = list_sorted(be, "nothere/");
+        cr_assert_eq(l.n, 0, "a missing directory lists nothing");
+
+        l = list_sorted(be, "");
+        cr_assert_eq(l.n, 7);
+        cr_assert_str_eq(l.names[0], "config");
+        cr_assert_str_eq(l.names[4], "index/i1");
+
+        /* a non-zero callback return stops the walk and is returned */
+        int calls = 0;
+        cr_assert_eq(backend_list(be, "data/", stop_cb, &calls), 42);
+        cr_assert_eq(calls, 1);
+
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_remove)
+{
+        char dir[256], path[512];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+
+        cr_assert_eq(backend_write(be, "data/ab/ab01", sample, 2), 0);
+        cr_assert_eq(backend_write(be, "data/ab/ab02", sample, 3), 0);
+        cr_assert_eq(backend_remove(be, "data/ab/ab01"), 0);
+        snprintf(path, sizeof(path), "%s/data/ab/ab01", dir);
+        cr_assert_eq(access(path, F_OK), -1);
+
+        Listing l = list_sorted(be, "data/");
+        cr_assert_eq(l.n, 1);
+        cr_assert_str_eq(l.names[0], "data/ab/ab02");
+        Buf b = {0};
+        cr_assert_eq(backend_read(be, "data/ab/ab01", 0, 0, &b), -ENOENT);
+        cr_assert_eq(backend_remove(be, "data/ab/ab01"), -ENOENT, "removing twice");
+
+        buf_free(&b);
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_stat)
+{
+        char dir[256];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+
+        cr_assert_eq(backend_write(be, "index/i1", sample, SAMPLE_LEN), 0);
+        uint64_t size = 12345;
+        cr_assert_eq(backend_stat(be, "index/i1", &size), 0);
+        cr_assert_eq(size, 36);
+        cr_assert_eq(backend_stat(be, "index/i1", NULL), 0, "size is optional");
+        cr_assert_eq(backend_write(be, "index/i2", "", 0), 0);
+        cr_assert_eq(backend_stat(be, "index/i2", &size), 0);
+        cr_assert_eq(size, 0);
+
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_missing_object_is_enoent)
+{
+        char dir[256];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+        Buf b = {0};
+        uint64_t size;
+
+        cr_assert_eq(backend_read(be, "config", 0, 0, &b), -ENOENT);
+        cr_assert_eq(backend_read(be, "data/ab/ab01", 4, 4, &b), -ENOENT);
+        cr_assert_eq(b.len, 0);
+        cr_assert_eq(backend_stat(be, "config", &size), -ENOENT);
+        cr_assert_eq(backend_stat(be, "data/ab/ab01", &size), -ENOENT);
+        cr_assert_eq(backend_remove(be, "config"), -ENOENT);
+
+        buf_free(&b);
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_write_leaves_no_temp_files)
+{
+        char dir[256];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+
+        cr_assert_eq(be->create(be), 0);
+        for (int i = 0; i < 20; i++) {
+                char name[64];
+                snprintf(name, sizeof(name), "data/%02x/%02x%04d", i % 3, i % 3, i);
+                cr_assert_eq(backend_write(be, name, sample, (size_t)i), 0);
+        }
+        cr_assert_eq(backend_write(be, "config", sample, 5), 0);
+        cr_assert_eq(backend_write(be, "config", sample, 6), 0, "overwrite");
+        cr_assert_eq(count_tmp(dir), 0);
+        cr_assert_eq(list_sorted(be, "data/").n, 20);
+
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_list_skips_temp_files)
+{
+        char dir[256], path[512];
+        temp_dir(dir);
+        Backend *be = local_in(dir);
+
+        cr_assert_eq(backend_write(be, "data/ab/ab01", sample, 2), 0);
+        /* what a crash in the middle of a write leaves behind */
+        snprintf(path, sizeof(path), "%s/data/ab/ab02.tmp-0123456789abcdef", dir);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs("partial", f);
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/config.tmp-0011223344556677", dir);
+        f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fclose(f);
+
+        Listing l = list_sorted(be, "data/");
+        cr_assert_eq(l.n, 1);
+        cr_assert_str_eq(l.names[0], "data/ab/ab01");
+        l = list_sorted(be, "");
+        cr_assert_eq(l.n, 1);
+        cr_assert_str_eq(l.names[0], "data/ab/ab01");
+
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_missing_dir_reads_enoent_and_is_not_created)
+{
+        char dir[256], missing[512];
+        temp_dir(dir);
+        snprintf(missing, sizeof(missing), "%s/repo/sub", dir);
+        Backend *be = NULL;
+        cr_assert_eq(backend_local_open(missing, &be), 0);
+
+        Buf b = {0};
+        uint64_t size;
+        cr_assert_eq(backend_read(be, "config", 0, 0, &b), -ENOENT);
+        cr_assert_eq(backend_stat(be, "config", &size), -ENOENT);
+        Listing l = {0};
+        cr_assert_eq(backend_list(be, "keys/", listing_cb, &l), -ENOENT);
+        cr_assert_eq(l.n, 0);
+        struct stat st;
+        cr_assert_eq(stat(missing, &st), -1);
+        cr_assert_eq(errno, ENOENT);
+        snprintf(missing, sizeof(missing), "%s/repo", dir);
+        cr_assert_eq(stat(missing, &st), -1, "not even the parent");
+
+        buf_free(&b);
+        backend_close(be);
+        rm_rf(dir);
+}
+
+Test(backend, local_create_makes_layout)
+{
+        char dir[256], path[512];
+        temp_dir(dir);
+        snprintf(path, sizeof(path), "%s/new", dir);
+        Backend *be = local_in(path);
+
+        cr_assert_eq(be->create(be), 0);
+        static const char *const subdirs[] = {"data", "index", "snapshots", "keys", "locks"};
+        for (size_t i = 0; i < ELEMENTSOF(subdirs); i++) {
+                char sub[600];
+                struct stat st;
+                snprintf(sub, sizeof(sub), "%s/%s", path, subdirs[i]);
+                cr_assert_eq(stat(sub, &st), 0, "%s", sub);
+                cr_assert(S_ISDIR(st.st_mode));
+        }
+        cr_assert_eq(backend_write(be, "config", "c", 1), 0);
+        cr_assert_eq(be->create(be), -EEXIST, "a repository is there already");
+
+        backend_close(be);
+        rm_rf(dir);
+}
+
+/* ---- mem ---- */
+
+Test(backend, mem_counts_calls)
+{
+        Backend *be = NULL;
+        cr_assert_eq(backend_mem_open(&be), 0);
+        cr_assert_str_eq(be->kind, "mem");
+        BackendMemStats s;
+        backend_mem_stats(be, &s);
+        cr_assert_eq(s.reads + s.writes + s.lists + s.removes + s.stats, 0);
+        cr_assert_eq(s.bytes_read + s.bytes_written, 0);
+
+        cr_assert_eq(backend_write(be, "data/ab/ab01", sample, 10), 0);
+        cr_assert_eq(backend_write(be, "data/cd/cd01", sample, 20), 0);
+        cr_assert_eq(backend_write(be, "index/i1", sample, 6), 0);
+        cr_assert_eq(backend_write(be, "index/i1", sample, 7), 0, "overwrite");
+
+        Buf b = {0};
+        cr_assert_eq(backend_read(be, "data/ab/ab01", 0, 0, &b), 0);
+        cr_assert_eq(backend_read(be, "data/cd/cd01", 5, 3, &b), 0);
+        cr_assert_eq(b.len, 13);
+        cr_assert_arr_eq(b.data, "0123456789567", 13);
+        cr_assert_eq(backend_read(be, "index/i1", 0, 0, &b), 0);
+        cr_assert_eq(b.len, 20, "the overwrite took: 7 bytes");
+        cr_assert_eq(backend_read(be, "nothere", 0, 0, &b), -ENOENT);
+        cr_assert_eq(backend_read(be, "index/i1", 5, 3, &b), -EIO, "range past the end");
+
+        Listing l = list_sorted(be, "data/");
+        cr_assert_eq(l.n, 2);
+        cr_assert_str_eq(l.names[0], "data/ab/ab01");
+        cr_assert_str_eq(l.names[1], "data/cd/cd01");
+        cr_assert_eq(l.sizes[1], 20);
+        l = list_sorted(be, "");
+        cr_assert_eq(l.n, 3);
+
+        uint64_t size = 0;
+        cr_assert_eq(backend_stat(be, "index/i1", &size), 0);
+        cr_assert_eq(size, 7);
+        cr_assert_eq(backend_stat(be, "nothere", &size), -ENOENT);
+
+        cr_assert_eq(backend_remove(be, "data/cd/cd01"), 0);
+        cr_assert_eq(backend_remove(be, "data/cd/cd01"), -ENOENT);
+        cr_assert_eq(list_sorted(be, "data/").n, 1);
+
+        backend_mem_stats(be, &s);
+        cr_assert_eq(s.writes, 4);
+        cr_assert_eq(s.bytes_written, 10 + 20 + 6 + 7);
+        cr_assert_eq(s.reads, 5, "failed reads count too");
+        cr_assert_eq(s.bytes_read, 10 + 3 + 7);
+        cr_assert_eq(s.lists, 3);
+        cr_assert_eq(s.stats, 2);
+        cr_assert_eq(s.removes, 2);
+
+        buf_free(&b);
+        backend_close(be);
+}
+
+Test(backend, mem_flip_changes_one_bit)
+{
+        Backend *be = NULL;
+        cr_assert_eq(backend_mem_open(&be), 0);
+        cr_assert_eq(backend_write(be, "obj", sample, SAMPLE_LEN), 0);
+
+        cr_assert_eq(backend_mem_flip(be, "obj", 3), 0);
+        Buf b = {0};
+        cr_assert_eq(backend_read(be, "obj", 0, 0, &b), 0);
+        cr_assert_eq(b.len, 36);
+        cr_assert_eq(b.data[3], '3' ^ 1);
+        cr_assert_arr_eq(b.data, sample, 3);
+        cr_assert_arr_eq(b.data + 4, sample + 4, 32);
+
+        cr_assert_eq(backend_mem_flip(be, "obj", 3), 0, "flipping back");
+        b.len = 0;
+        cr_assert_eq(backend_read(be, "obj", 0, 0, &b), 0);
+        cr_assert_arr_eq(b.data, sample, 36);
+
+        cr_assert_eq(backend_mem_flip(be, "obj", 36), -ENOENT, "past the end");
+        cr_assert_eq(backend_mem_flip(be, "nothere", 0), -ENOENT);
+
+        buf_free(&b);
+        backend_close(be);
+}
+
+Test(backend, mem_create_refuses_existing_repository)
+{
+        Backend *be = NULL;
+        cr_assert_eq(backend_mem_open(&be), 0);
+        cr_assert_eq(be->create(be), 0);
+        cr_assert_eq(backend_write(be, "config", "c", 1), 0);
+        cr_assert_eq(be->create(be), -EEXIST);
+        backend_close(be);
+}
+
+Test(backend, open_by_location)
+{
+        Backend *be = NULL;
+        cr_assert_eq(backend_open("mem:", &be), 0);
+        cr_assert_str_eq(be->kind, "mem");
+        backend_close(be);
+
+        char dir[256], loc[300];
+        temp_dir(dir);
+        snprintf(loc, sizeof(loc), "local:%s", dir);
+        cr_assert_eq(backend_open(loc, &be), 0);
+        cr_assert_str_eq(be->kind, "local");
+        cr_assert_eq(backend_write(be, "config", "c", 1), 0);
+        backend_close(be);
+        cr_assert_eq(backend_open(dir, &be), 0);
+        uint64_t size;
+        cr_assert_eq(backend_stat(be, "config", &size), 0);
+        cr_assert_eq(size, 1);
+        backend_close(be);
+        rm_rf(dir);
+
+        cr_assert_eq(backend_open("", &be), -EINVAL);
+        cr_assert_eq(backend_open(NULL, &be), -EINVAL);
+}

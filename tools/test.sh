@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Install what the tests need, build, and run every test: the Criterion unit
+# tests (also under ASan+UBSan) and the integration tests, which start real
+# programs themselves. The last line is "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+tools/setup.sh --test || { echo "0 passed, 1 failed"; exit 1; }
+
+if [ ! -f build-asan/build.ninja ]; then
+        meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+                -Dwerror=true >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+fi
+ninja -C build-asan >/dev/null || { echo "asan build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# run one Criterion binary; add its synthesis to the totals
+run() {
+        local label=$1
+        shift
+        echo "=== $label"
+        "$@" 2>&1 | tee "$log"
+        local rc=${PIPESTATUS[0]}
+        local line
+        line=$(grep -a 'Synthesis: Tested:' "$log" | tail -1)
+        if [ -z "$line" ]; then
+                echo "$label: no Criterion summary (exit $rc)"
+                failed=$((failed + 1))
+                return
+        fi
+        local p f c
+        p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
+        f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line")
+        c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
+        passed=$((passed + p))
+        failed=$((failed + f + c))
+        if [ "$rc" -ne 0 ] && [ "$f" = 0 ] && [ "$c" = 0 ]; then
+                failed=$((failed + 1))
+        fi
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for t in build/tests/test_*; do
+        case $t in *integration*) continue ;; esac
+        [ -x "$t" ] || continue
+        run "unit $(basename "$t")" "$t"
+done
+for t in build-asan/tests/test_*; do
+        case $t in *integration*) continue ;; esac
+        [ -x "$t" ] || continue
+        run "unit+asan $(basename "$t")" "$t"
+done
+
+export CAIRN_BIN=$root/build/tools/cairn GENTREE_BIN=$root/build/tools/cairn-gentree
+run "integration" build/tests/test_integration --jobs 1
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
