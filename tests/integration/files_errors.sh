@@ -73,9 +73,51 @@ wait "$lockpid" 2>/dev/null || true
 expect_exit 0 "$CAIRN" unlock
 expect_exit 0 "$CAIRN" backup "$SRC"
 
-# --- an unreadable file (exit 3, "cairn: backup: PATH: Permission denied")
-# is not tested: the tests run as root, who reads any file whatever its
-# mode, and there is no FUSE-free way to make a file unreadable to root.
+# --- an unreadable file: root reads everything, so this part runs cairn as
+# nobody (setpriv) on a repository nobody owns. Exit 3, the file named on
+# stderr, and a snapshot of everything else.
+chmod 711 "$TMP"
+NB=$TMP/nobody
+mkdir -p "$NB/src/sub"
+echo "readable" >"$NB/src/ok.txt"
+echo "secret" >"$NB/src/sub/secret.txt"
+printf 'nobody password\n' >"$NB/pw"
+chown -R 65534:65534 "$NB"
+chown 0:0 "$NB/src/sub/secret.txt"
+chmod 600 "$NB/src/sub/secret.txt"
+as_nobody() {
+        setpriv --reuid=65534 --regid=65534 --clear-groups \
+                env CAIRN_REPOSITORY="$NB/repo" CAIRN_PASSWORD_FILE="$NB/pw" HOME="$NB" "$@"
+}
+expect_exit 0 as_nobody "$CAIRN" init --kdf min
+expect_exit 3 as_nobody "$CAIRN" backup "$NB/src"
+grep -qx "cairn: backup: $NB/src/sub/secret.txt: Permission denied" "$TMP/err" ||
+        fail "unreadable file not reported as expected: $(cat "$TMP/err")"
+grep -q "^snapshot [0-9a-f]\{64\} saved$" "$TMP/out" || fail "exit 3 but no snapshot saved"
+as_nobody "$CAIRN" ls latest:"$NB/src" >"$TMP/nb.ls"
+expect_eq "$(cat "$TMP/nb.ls")" "$NB/src
+$NB/src/ok.txt
+$NB/src/sub" "entries of the snapshot with an unreadable file"
+
+# --- a full disk: the repository on an 8 MiB tmpfs, a 20 MiB backup. One
+# line naming the problem, no snapshot, and the repository still checks.
+mkdir "$TMP/small"
+mount -t tmpfs -o size=8m tmpfs "$TMP/small"
+head -c $((20 * 1024 * 1024)) /dev/urandom >"$TMP/big.bin"
+CAIRN_REPOSITORY=$TMP/small/repo expect_exit 0 "$CAIRN" init --kdf min
+CAIRN_REPOSITORY=$TMP/small/repo expect_exit 1 "$CAIRN" backup "$TMP/big.bin"
+expect_err_line "No space left on device"
+expect_eq "$(ls "$TMP/small/repo/snapshots" | wc -l)" 0 "snapshots after a full disk"
+[[ -z $(find "$TMP/small/repo" -name '*.tmp-*') ]] || fail "a failed write left a temporary file"
+CAIRN_REPOSITORY=$TMP/small/repo expect_exit 0 "$CAIRN" check --read-data
+umount "$TMP/small"
+
+# --- a damaged config: named, with what to do
+cp "$CAIRN_REPOSITORY/config" "$TMP/config.bak"
+printf 'x' | dd of="$CAIRN_REPOSITORY/config" bs=1 seek=40 conv=notrunc status=none
+expect_fail "$CAIRN" snapshots
+expect_err_line "config"
+cp "$TMP/config.bak" "$CAIRN_REPOSITORY/config"
 
 # --- a failing command fails the backup and writes no snapshot
 count=$(snapshot_count)

@@ -35,6 +35,11 @@ _lib_cleanup() {
                 kill -9 "$p" 2>/dev/null || true
         done
         wait 2>/dev/null || true
+        # Anything a script mounted under $TMP (tmpfs, FUSE), deepest first.
+        local m
+        for m in $(awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r); do
+                umount -l "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
+        done
         if [[ ${KEEP_TMP:-0} == 1 ]]; then
                 echo "kept $TMP" >&2
         else
