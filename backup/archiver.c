@@ -41,7 +41,7 @@ int archiver_new(Repo *r, const ArchiverOptions *opt, Archiver **out)
         a->repo = r;
         a->opt = *opt;
         /* a few chunks in flight per worker keeps both cores fed; more only costs memory */
-        int rc = pool_new(r, opt->workers, (size_t)48 << 20, &a->pool);
+        int rc = pool_new(r, opt->workers, (size_t)24 << 20, &a->pool);
         if (rc == 0)
                 rc = sink_new(r, a->pool, &a->sink);
         if (rc < 0) {

@@ -28,7 +28,48 @@ struct Pool {
         bool stop;
         int error;
         char errmsg[1024];
+        /* recycled buffers; each starts with its capacity (see buf_base) */
+        uint8_t *spare[4];
+        unsigned nspare;
 };
+
+#define BUF_HDR 16
+
+static size_t buf_cap(const uint8_t *data)
+{
+        size_t cap;
+        memcpy(&cap, data - BUF_HDR, sizeof(cap));
+        return cap;
+}
+
+static void buf_release(Pool *p, uint8_t *data)
+{
+        /* called with p->mu held */
+        if (p->nspare < ELEMENTSOF(p->spare))
+                p->spare[p->nspare++] = data;
+        else
+                free(data - BUF_HDR);
+}
+
+uint8_t *pool_buf_get(Pool *p, size_t n)
+{
+        pthread_mutex_lock(&p->mu);
+        for (unsigned i = 0; i < p->nspare; i++)
+                if (buf_cap(p->spare[i]) >= n) {
+                        uint8_t *d = p->spare[i];
+                        p->spare[i] = p->spare[--p->nspare];
+                        pthread_mutex_unlock(&p->mu);
+                        return d;
+                }
+        pthread_mutex_unlock(&p->mu);
+        /* round up so a buffer fits most later chunks too */
+        size_t cap = n < ((size_t)2 << 20) ? ((size_t)2 << 20) : n;
+        uint8_t *base = malloc(cap + BUF_HDR);
+        if (!base)
+                return NULL;
+        memcpy(base, &cap, sizeof(cap));
+        return base + BUF_HDR;
+}
 
 static void *worker(void *arg)
 {
@@ -56,7 +97,7 @@ static void *worker(void *arg)
                 }
                 p->queued_bytes -= j->n;
                 p->busy--;
-                free(j->data);
+                buf_release(p, j->data);
                 free(j);
                 pthread_cond_broadcast(&p->has_room);
                 if (!p->head && !p->busy)
@@ -108,7 +149,9 @@ int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, 
 {
         Job *j = malloc(sizeof(*j));
         if (!j) {
-                free(data);
+                pthread_mutex_lock(&p->mu);
+                buf_release(p, data);
+                pthread_mutex_unlock(&p->mu);
                 return -ENOMEM;
         }
         j->next = NULL;
@@ -122,8 +165,8 @@ int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, 
                 pthread_cond_wait(&p->has_room, &p->mu);
         int rc = pool_error(p);
         if (rc) {
+                buf_release(p, data);
                 pthread_mutex_unlock(&p->mu);
-                free(data);
                 free(j);
                 return rc;
         }
@@ -161,9 +204,11 @@ void pool_free(Pool *p)
         while (p->head) {
                 Job *j = p->head;
                 p->head = j->next;
-                free(j->data);
+                free(j->data - BUF_HDR);
                 free(j);
         }
+        for (unsigned i = 0; i < p->nspare; i++)
+                free(p->spare[i] - BUF_HDR);
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->has_work);
         pthread_cond_destroy(&p->has_room);

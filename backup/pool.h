@@ -14,7 +14,12 @@ typedef struct Pool Pool;
 
 /* workers 0: one per CPU. */
 int pool_new(Repo *r, unsigned workers, size_t max_queued_bytes, Pool **out);
-/* Queue a blob; the pool takes ownership of data (malloc'd) and frees it.
+/* A buffer of at least n bytes for pool_submit. Buffers come back to the
+ * pool when their job is done and are handed out again: a backup
+ * allocates a handful of them, not one per chunk (each fresh allocation
+ * of a megabyte costs page faults and shows as system time). */
+uint8_t *pool_buf_get(Pool *p, size_t n);
+/* Queue a blob; data must come from pool_buf_get and the pool owns it.
  * Blocks while the queue is full. Returns the first error any worker hit,
  * so a producer stops early. */
 int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, size_t n);

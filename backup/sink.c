@@ -71,7 +71,7 @@ static int emit(Sink *s, const uint8_t *p, size_t n)
         __atomic_add_fetch(&s->total, n, __ATOMIC_RELAXED);
         if (repo_blob_has(s->repo, id))
                 return 0;
-        uint8_t *copy = malloc(n ? n : 1);
+        uint8_t *copy = pool_buf_get(s->pool, n);
         if (!copy)
                 return -ENOMEM;
         memcpy(copy, p, n);

@@ -65,9 +65,8 @@ static void read_pack(Check *c, PackInfo *p, Buf *b, Buf *plain)
         __atomic_add_fetch(&c->st->bytes_read, b->len, __ATOMIC_RELAXED);
         __atomic_add_fetch(&c->st->packs_read, 1, __ATOMIC_RELAXED);
         uint8_t id[ID_LEN];
-        crypto_object_id(b->data, b->len, id);
-        if (memcmp(id, p->id, ID_LEN) != 0)
-                report(c, true, "%s: content does not match its name (the pack is damaged)", name);
+        if (pack_id_of(b->data, b->len, id) < 0 || memcmp(id, p->id, ID_LEN) != 0)
+                report(c, true, "%s: header does not match the pack's name (the pack is damaged)", name);
         /* go on: say which blobs are hurt */
         if (b->len < 4 + CRYPTO_OVERHEAD) {
                 report(c, true, "%s: too short to be a pack", name);

@@ -10,8 +10,44 @@
 #include <string.h>
 #include <zstd.h>
 
-static _Thread_local ZSTD_CCtx *cctx;
-static _Thread_local ZSTD_DCtx *dctx;
+#include <pthread.h>
+
+/* One compression and one decompression context per thread, freed when
+ * the thread exits. */
+typedef struct Ctx {
+        ZSTD_CCtx *c;
+        ZSTD_DCtx *d;
+} Ctx;
+
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *p)
+{
+        Ctx *x = p;
+        ZSTD_freeCCtx(x->c);
+        ZSTD_freeDCtx(x->d);
+        free(x);
+}
+
+static void ctx_init(void)
+{
+        pthread_key_create(&ctx_key, ctx_free);
+}
+
+static Ctx *ctx_get(void)
+{
+        pthread_once(&ctx_once, ctx_init);
+        Ctx *x = pthread_getspecific(ctx_key);
+        if (!x) {
+                x = calloc(1, sizeof(*x));
+                if (!x || pthread_setspecific(ctx_key, x) != 0) {
+                        free(x);
+                        return NULL;
+                }
+        }
+        return x;
+}
 
 int compress_parse_level(const char *s)
 {
@@ -28,6 +64,8 @@ const char *compress_level_name(int level)
         return level >= 0 && level < 4 ? names[level] : "?";
 }
 
+/* auto is zstd 3: level 1 was 7% faster on the benchmark data but left the
+ * repository 3% larger than restic's; 3 makes it smaller. */
 static int zstd_level(int level)
 {
         switch (level) {
@@ -36,7 +74,7 @@ static int zstd_level(int level)
         case COMPRESS_MAX:
                 return 12;
         default:
-                return 1;
+                return 3;
         }
 }
 
@@ -51,10 +89,10 @@ static int append_raw(const void *p, size_t n, Buf *out)
         return 0;
 }
 
-static bool looks_incompressible(const uint8_t *p, size_t n)
+static bool looks_incompressible(ZSTD_CCtx *cctx, const uint8_t *p, size_t n)
 {
         enum { SAMPLE = 32 * 1024 };
-        static _Thread_local uint8_t tmp[SAMPLE + 1024];
+        uint8_t tmp[SAMPLE + 1024];
         if (n < 4 * SAMPLE)
                 return false;
         const uint8_t *s = p + n / 2 - SAMPLE / 2;
@@ -66,9 +104,11 @@ int compress_blob(int level, const void *p, size_t n, Buf *out)
 {
         if (level == COMPRESS_OFF || n < 64)
                 return append_raw(p, n, out);
-        if (!cctx && !(cctx = ZSTD_createCCtx()))
+        Ctx *x = ctx_get();
+        if (!x || (!x->c && !(x->c = ZSTD_createCCtx())))
                 return -ENOMEM;
-        if (looks_incompressible(p, n))
+        ZSTD_CCtx *cctx = x->c;
+        if (looks_incompressible(cctx, p, n))
                 return append_raw(p, n, out);
         size_t bound = ZSTD_compressBound(n);
         int r = buf_reserve(out, bound + 1);
@@ -94,8 +134,10 @@ int compress_unblob(const void *p, size_t n, size_t raw_len, Buf *out)
         }
         if (b[0] != 1)
                 return -EBADMSG;
-        if (!dctx && !(dctx = ZSTD_createDCtx()))
+        Ctx *x = ctx_get();
+        if (!x || (!x->d && !(x->d = ZSTD_createDCtx())))
                 return -ENOMEM;
+        ZSTD_DCtx *dctx = x->d;
         int r = buf_reserve(out, raw_len + 1);
         if (r < 0)
                 return r;

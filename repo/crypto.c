@@ -54,6 +54,13 @@ void crypto_seal_to(const MasterKey *k, const void *plain, size_t n, uint8_t *ou
         seal_with(k->enc, plain, n, out);
 }
 
+void crypto_seal_inplace(const MasterKey *k, uint8_t *buf, size_t n)
+{
+        randombytes_buf(buf, NONCE_LEN);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(buf + NONCE_LEN, NULL, buf + NONCE_LEN, n, NULL, 0, NULL, buf,
+                                                   k->enc);
+}
+
 int crypto_seal(const MasterKey *k, const void *plain, size_t n, Buf *out)
 {
         return crypto_seal_raw(k->enc, plain, n, out);

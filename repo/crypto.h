@@ -30,6 +30,9 @@ int crypto_seal(const MasterKey *k, const void *plain, size_t n, Buf *out);
 void crypto_seal_to(const MasterKey *k, const void *plain, size_t n, uint8_t *out);
 /* Open sealed[0..n) into out (appends). -EBADMSG when authentication fails. */
 int crypto_open(const MasterKey *k, const void *sealed, size_t n, Buf *out);
+/* Seal in place: buf[0..24) receives the nonce, buf[24..24+n) holds the
+ * plaintext and becomes ciphertext, and 16 bytes after it must be free. */
+void crypto_seal_inplace(const MasterKey *k, uint8_t *buf, size_t n);
 /* Open into a caller buffer of n - CRYPTO_OVERHEAD bytes. */
 int crypto_open_to(const MasterKey *k, const void *sealed, size_t n, uint8_t *out);
 

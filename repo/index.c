@@ -326,8 +326,10 @@ int index_file_decode(const MasterKey *k, const uint8_t *sealed, size_t len, ind
 {
         Buf plain = {0};
         int r = crypto_open(k, sealed, len, &plain);
-        if (r < 0)
+        if (r < 0) {
+                buf_free(&plain); /* a failed open may have reserved room */
                 return r;
+        }
         size_t pos = 0;
         PackEntry *e = NULL;
         size_t ecap = 0;

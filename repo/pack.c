@@ -113,8 +113,10 @@ int pack_header_decode(const MasterKey *k, const uint8_t *sealed, size_t len, Pa
 {
         Buf plain = {0};
         int r = crypto_open(k, sealed, len, &plain);
-        if (r < 0)
+        if (r < 0) {
+                buf_free(&plain); /* a failed open may have reserved room */
                 return r;
+        }
         if (plain.len % PACK_RECORD_LEN) {
                 buf_free(&plain);
                 return -EBADMSG;
@@ -151,7 +153,7 @@ int pack_writer_finish(PackWriter *w, const MasterKey *k, uint8_t id[ID_LEN], Bu
         r = buf_append(&w->bytes, len, 4);
         if (r < 0)
                 return r;
-        crypto_object_id(w->bytes.data, w->bytes.len, id);
+        crypto_object_id(w->bytes.data + before, w->bytes.len - before, id);
         *bytes = w->bytes;
         w->bytes = (Buf){0};
         *entries = w->entries;
@@ -190,6 +192,17 @@ int pack_read_header(Backend *be, const MasterKey *k, const char *name, uint64_t
         if (r == -EBADMSG)
                 error_set("%s: pack header failed authentication", name);
         return r;
+}
+
+int pack_id_of(const uint8_t *pack, size_t len, uint8_t id[ID_LEN])
+{
+        if (len < 4 + CRYPTO_OVERHEAD)
+                return -EBADMSG;
+        uint32_t hlen = get32(pack + len - 4);
+        if ((uint64_t)hlen + 4 > len)
+                return -EBADMSG;
+        crypto_object_id(pack + len - 4 - hlen, hlen + 4, id);
+        return 0;
 }
 
 void pack_name(const uint8_t id[ID_LEN], char out[ID_HEX_LEN + 9])

@@ -159,8 +159,10 @@ int repo_json_load(Repo *r, const char *name, json_t **out)
 {
         Buf b = {0};
         int rc = repo_object_load(r, name, &b);
-        if (rc < 0)
+        if (rc < 0) {
+                buf_free(&b); /* a failed open may have reserved room */
                 return rc;
+        }
         json_error_t err;
         *out = json_loadb((const char *)b.data, b.len, 0, &err);
         buf_free(&b);
@@ -532,19 +534,24 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
                 goto undo;
         }
 
-        static _Thread_local Buf stored, sealed;
-        stored.len = sealed.len = 0;
-        rc = compress_blob(r->compression, p, n, &stored);
+        /* one buffer: nonce room, the stored form after it, sealed in place */
+        Buf *sealed = util_scratch(SCRATCH_SEAL);
+        if (!sealed) {
+                rc = -ENOMEM;
+                goto undo;
+        }
+        sealed->len = 0;
+        rc = buf_reserve(sealed, 24);
+        if (rc == 0) {
+                sealed->len = 24;
+                rc = compress_blob(r->compression, p, n, sealed);
+        }
         if (rc == 0)
-                rc = buf_reserve(&sealed, stored.len + CRYPTO_OVERHEAD);
+                rc = buf_reserve(sealed, 16);
         if (rc < 0)
                 goto undo;
-        crypto_seal_to(r->key, stored.data, stored.len, sealed.data);
-        sealed.len = stored.len + CRYPTO_OVERHEAD;
-        /* don't keep a big buffer per thread beyond one max chunk */
-        if (stored.cap > ((size_t)32 << 20)) {
-                buf_free(&stored);
-        }
+        crypto_seal_inplace(r->key, sealed->data, sealed->len - 24);
+        sealed->len += 16;
 
         PackWriter *full = NULL;
         pthread_mutex_lock(&r->mu);
@@ -552,7 +559,7 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
                 pthread_mutex_unlock(&r->mu);
                 goto undo;
         }
-        int64_t off = pack_writer_add(r->writers[type], id, sealed.data, sealed.len, (uint32_t)n);
+        int64_t off = pack_writer_add(r->writers[type], id, sealed->data, sealed->len, (uint32_t)n);
         if (off < 0) {
                 pthread_mutex_unlock(&r->mu);
                 rc = (int)off;
@@ -560,14 +567,13 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
         }
         r->stats.blobs_new[type]++;
         r->stats.bytes_new_raw += n;
-        r->stats.bytes_new_stored += sealed.len;
+        r->stats.bytes_new_stored += sealed->len;
         if (pack_writer_size(r->writers[type]) >= r->pack_size) {
                 full = r->writers[type];
                 r->writers[type] = NULL;
         }
         pthread_mutex_unlock(&r->mu);
-        if (sealed.cap > ((size_t)32 << 20))
-                buf_free(&sealed);
+        util_scratch_trim(SCRATCH_SEAL, (size_t)16 << 20);
         if (added)
                 *added = true;
         return full ? pack_commit(r, full) : 0;
@@ -607,18 +613,19 @@ int repo_blob_decode(Repo *r, const uint8_t *sealed, size_t n, uint32_t raw_len,
 {
         if (n < CRYPTO_OVERHEAD + 1)
                 return -EBADMSG;
-        static _Thread_local Buf stored;
-        stored.len = 0;
-        int rc = buf_reserve(&stored, n - CRYPTO_OVERHEAD);
+        Buf *stored = util_scratch(SCRATCH_OPEN);
+        if (!stored)
+                return -ENOMEM;
+        stored->len = 0;
+        int rc = buf_reserve(stored, n - CRYPTO_OVERHEAD);
         if (rc < 0)
                 return rc;
-        rc = crypto_open_to(r->key, sealed, n, stored.data);
+        rc = crypto_open_to(r->key, sealed, n, stored->data);
         if (rc < 0)
                 return rc;
-        stored.len = n - CRYPTO_OVERHEAD;
-        rc = compress_unblob(stored.data, stored.len, raw_len, out);
-        if (stored.cap > ((size_t)32 << 20))
-                buf_free(&stored);
+        stored->len = n - CRYPTO_OVERHEAD;
+        rc = compress_unblob(stored->data, stored->len, raw_len, out);
+        util_scratch_trim(SCRATCH_OPEN, (size_t)16 << 20);
         return rc;
 }
 

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -272,4 +273,43 @@ unsigned util_ncpu(void)
 {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         return n > 0 ? (unsigned)n : 1;
+}
+
+/* ---- per-thread scratch ---- */
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+        Buf *b = p;
+        for (unsigned i = 0; i < UTIL_SCRATCH_SLOTS; i++)
+                buf_free(&b[i]);
+        free(b);
+}
+
+static void scratch_init(void)
+{
+        pthread_key_create(&scratch_key, scratch_free);
+}
+
+Buf *util_scratch(unsigned slot)
+{
+        pthread_once(&scratch_once, scratch_init);
+        Buf *b = pthread_getspecific(scratch_key);
+        if (!b) {
+                b = calloc(UTIL_SCRATCH_SLOTS, sizeof(Buf));
+                if (!b || pthread_setspecific(scratch_key, b) != 0) {
+                        free(b);
+                        return NULL;
+                }
+        }
+        return &b[slot];
+}
+
+void util_scratch_trim(unsigned slot, size_t keep)
+{
+        Buf *b = util_scratch(slot);
+        if (b && b->cap > keep)
+                buf_free(b);
 }

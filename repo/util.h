@@ -48,3 +48,10 @@ void util_format_time(int64_t sec, long nsec, bool frac, char *out, size_t n);
 /* Parse RFC 3339 as written by util_format_time; 0 or -EINVAL. */
 int util_parse_time(const char *s, int64_t *sec, long *nsec);
 unsigned util_ncpu(void);
+
+/* Per-thread scratch buffers, reused across calls and freed when the
+ * thread exits (so worker threads that come and go leak nothing). */
+enum { SCRATCH_SEAL, SCRATCH_OPEN, UTIL_SCRATCH_SLOTS };
+Buf *util_scratch(unsigned slot);
+/* Free a scratch buffer now if it grew beyond keep bytes. */
+void util_scratch_trim(unsigned slot, size_t keep);

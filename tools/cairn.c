@@ -2,6 +2,7 @@
  * the helpers in cli.h that every subcommand uses. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -319,6 +320,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cairn: cannot initialise libsodium\n");
                 return EXIT_ERROR;
         }
+        /* Packs and chunks are megabytes each and come and go on several
+         * threads. A fixed mmap threshold gives every such buffer back to
+         * the system when freed; glibc's default raises the threshold after
+         * the first large free and then keeps them in fragmented arenas,
+         * which showed as 40+ MiB more peak RSS in a 1 GiB backup. */
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
         Cli c = {.repo = getenv("CAIRN_REPOSITORY"), .command = "cairn"};
         argc--;
         argv++;

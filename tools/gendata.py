@@ -26,6 +26,9 @@ extended-slice assignment, str.join) so 1 GiB takes well under a minute.
 import argparse
 import array
 import hashlib
+import multiprocessing
+from itertools import accumulate, repeat
+from operator import floordiv, mod
 import os
 import random
 import shutil
@@ -71,6 +74,8 @@ KEYWORDS = ["if", "while", "for", "switch"]
 
 # Random byte -> small integer, skewed towards 0 (count of leading one bits):
 # about 2 bits of entropy per byte, like counters and flags in real records.
+_STATIC = {id(x) for x in (WORDS, NAMES, CITIES, LEVELS, COMPONENTS, STATUS,
+                           TYPES, KEYWORDS)}
 SKEW = bytes(min(8, (8 - (b ^ 0xFF).bit_length())) for b in range(256))
 
 
@@ -83,104 +88,170 @@ def sub_rng(seed, name):
 # Content generators.  Each yields bytes chunks; write_gen() truncates the
 # stream at the requested size.
 
-def gen_random(rng):
+def gen_random(rng, size):
     while True:
-        yield rng.randbytes(CHUNK)
+        yield rng.randbytes(min(size, CHUNK))
 
 
-def words_iter(rng, n):
-    return rng.choices(WORDS, k=n)
+_PICK = {}
 
 
-def gen_log(rng):
-    t = rng.randrange(1_600_000_000, 1_700_000_000) * 1000
+def pick(rng, pop, n):
+    """n items of the sequence pop, chosen from PRNG bytes at C speed: a
+    lookup table of 256 or 65536 entries spreads pop proportionally (so a
+    list with repeated items is weighted).  Tables of ranges and of the
+    module's constant lists are kept; others are built per call."""
+    if isinstance(pop, range):
+        key = (pop.start, pop.stop, pop.step)
+    else:
+        key = id(pop) if id(pop) in _STATIC else None
+    tbl = _PICK.get(key) if key is not None else None
+    if tbl is None and key is None and n < 8192:
+        # small draw from a one-off pool: index it directly
+        m = len(pop)
+        idx = array.array("H", rng.randbytes(2 * n))
+        if sys.byteorder != "little":
+            idx.byteswap()
+        return [pop[i * m >> 16] for i in idx]
+    if tbl is None:
+        size = 256 if len(pop) <= 16 else 65536
+        tbl = [pop[i * len(pop) // size] for i in range(size)]
+        if key is not None:
+            _PICK[key] = tbl
+    if len(tbl) == 256:
+        return list(map(tbl.__getitem__, rng.randbytes(n)))
+    idx = array.array("H", rng.randbytes(2 * n))
+    if sys.byteorder != "little":
+        idx.byteswap()
+    return list(map(tbl.__getitem__, idx))
+
+
+def lines_for(size, avg, most):
+    """Lines to make per chunk: enough for `size` bytes, at most `most`."""
+    return max(16, min(most, size // avg + 16))
+
+
+_TABLES = {}
+
+
+def tables():
+    """Preformatted pieces (built once; C-level lookups keep text fast)."""
+    if not _TABLES:
+        days, m, d = [], 1, 1
+        mlen = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        for _ in range(366):
+            days.append(f"2024-{m:02d}-{d:02d}")
+            d += 1
+            if d > mlen[m - 1]:
+                m, d = m + 1, 1
+        _TABLES["day"] = days
+        _TABLES["hms"] = [f"{h:02d}:{mi:02d}:{s:02d}" for h in range(24)
+                          for mi in range(60) for s in range(60)]
+        _TABLES["ms"] = [f"{i:03d}" for i in range(1000)]
+        _TABLES["amount"] = [f"{i // 100}.{i % 100:02d}"
+                             for i in range(100, 100000, 7)]
+        _STATIC.update(id(x) for x in _TABLES.values())
+    return _TABLES
+
+
+def phrases(rng, count, lo, hi):
+    """`count` phrases of lo..hi words from the word list."""
+    lens = pick(rng, range(lo, hi + 1), count)
+    w = pick(rng, WORDS, sum(lens))
+    out, p = [], 0
+    for k in lens:
+        out.append(" ".join(w[p:p + k]))
+        p += k
+    return out
+
+
+LOG_FMT = "{}T{}.{}Z {:5} [{}] {} id={} took={}ms\n".format
+
+
+def gen_log(rng, size):
+    T = tables()
+    t = rng.randrange(0, 300 * 86400 * 1000)
     while True:
-        n = 40000
-        w = words_iter(rng, n * 7)
-        lv = rng.choices(LEVELS, k=n)
-        co = rng.choices(COMPONENTS, k=n)
-        ln = rng.choices(range(3, 8), k=n)
-        dt = rng.choices(range(0, 900), k=n)
-        ids = rng.choices(range(100000), k=n)
-        out = []
-        p = 0
-        for i in range(n):
-            t += dt[i]
-            s, ms = divmod(t, 1000)
-            m, s = divmod(s, 60)
-            h, m = divmod(m, 60)
-            d, h = divmod(h, 24)
-            k = ln[i]
-            out.append(f"2024-{d % 12 + 1:02d}-{d % 28 + 1:02d}T{h:02d}:{m:02d}:"
-                       f"{s:02d}.{ms:03d}Z {lv[i]:5} [{co[i]}] "
-                       f"{' '.join(w[p:p + k])} id={ids[i]} "
-                       f"took={dt[i]}ms\n")
-            p += k
-        yield "".join(out).encode()
+        n = lines_for(size, 90, 50000)
+        dt = pick(rng, range(900), n)
+        acc = list(accumulate(dt, initial=t))[1:]
+        t = acc[-1]
+        secs = list(map(floordiv, acc, repeat(1000)))
+        day = map(T["day"].__getitem__,
+                  map(mod, map(floordiv, secs, repeat(86400)), repeat(366)))
+        hms = map(T["hms"].__getitem__, map(mod, secs, repeat(86400)))
+        ms = map(T["ms"].__getitem__, map(mod, acc, repeat(1000)))
+        msgs = pick(rng, phrases(rng, n // 6 + 1, 3, 9), n)
+        lines = map(LOG_FMT, day, hms, ms, pick(rng, LEVELS, n),
+                    pick(rng, COMPONENTS, n), msgs,
+                    pick(rng, range(100000), n), dt)
+        yield "".join(lines).encode()
 
 
-def gen_csv(rng):
+CSV_FMT = "{},{},{},{},{},{},{},{}\n".format
+
+
+def gen_csv(rng, size):
+    T = tables()
     yield b"id,date,name,city,amount,quantity,status,note\n"
     row = rng.randrange(1, 1000)
     while True:
-        n = 50000
-        na = rng.choices(NAMES, k=n)
-        ci = rng.choices(CITIES, k=n)
-        st = rng.choices(STATUS, k=n)
-        am = rng.choices(range(100, 100000), k=n)
-        qt = rng.choices(range(1, 50), k=n)
-        dd = rng.choices(range(1, 29), k=n)
-        w = words_iter(rng, n * 2)
-        out = []
-        for i in range(n):
-            out.append(f"{row},2023-{i % 12 + 1:02d}-{dd[i]:02d},{na[i]},"
-                       f"{ci[i]},{am[i] // 100}.{am[i] % 100:02d},{qt[i]},"
-                       f"{st[i]},{w[2 * i]} {w[2 * i + 1]}\n")
-            row += 1
-        yield "".join(out).encode()
+        n = lines_for(size, 70, 60000)
+        lines = map(CSV_FMT, range(row, row + n),
+                    pick(rng, T["day"], n), pick(rng, NAMES, n),
+                    pick(rng, CITIES, n), pick(rng, T["amount"], n),
+                    pick(rng, range(1, 50), n), pick(rng, STATUS, n),
+                    pick(rng, phrases(rng, n // 4 + 1, 1, 4), n))
+        row += n
+        yield "".join(lines).encode()
 
 
-def gen_source(rng):
+def gen_source(rng, size):
+    """C-like functions: a fresh pool of statements per chunk, arranged into
+    functions with nested blocks."""
     fn = 0
     while True:
-        n = 20000  # lines per chunk
-        w = words_iter(rng, n * 6)
-        ty = rng.choices(TYPES, k=n)
-        kw = rng.choices(KEYWORDS, k=n)
-        kind = rng.choices(range(10), k=n)
-        nums = rng.choices(range(256), k=n)
-        out = []
-        depth = 1
-        for i in range(n):
+        n = lines_for(size, 40, 100000)
+        pool = []
+        w = pick(rng, WORDS, (n // 3 + 1) * 6)
+        kinds = pick(rng, range(4), n // 3 + 1)
+        nums = pick(rng, range(256), n // 3 + 1)
+        for i, k in enumerate(kinds):
             a, b, c, d, e, f = w[6 * i:6 * i + 6]
-            ind = "        " * depth
-            k = kind[i]
-            if depth == 1 and k == 0:
-                out.append(f"}}\n\n/* {a} {b} {c} {d} {e}. */\n"
-                           f"static {ty[i]} {a}_{b}_{fn}({ty[i - 1]} {c}, "
-                           f"int {d})\n{{\n")
-                fn += 1
-            elif k <= 2 and depth < 4:
-                out.append(f"{ind}{kw[i]} ({a}_{b} < {c}->{d}) {{\n")
-                depth += 1
-            elif k == 3 and depth > 1:
-                depth -= 1
-                out.append(f"{'        ' * depth}}}\n")
-            elif k == 4:
-                out.append(f"{ind}/* {a} {b} {c} {d} {e} {f} */\n")
-            elif k == 5:
-                out.append(f"{ind}return {a}({b}, {nums[i]});\n")
+            if k == 0:
+                pool.append(f"/* {a} {b} {c} {d} {e} {f} */")
+            elif k == 1:
+                pool.append(f"return {a}({b}, {nums[i]});")
             else:
-                out.append(f"{ind}{a}->{b} = {c}_{d}({e}, {nums[i]});\n")
+                pool.append(f"{a}->{b} = {c}_{d}({e}, {nums[i]});")
+        draws = iter(pick(rng, pool, n + 64))
+        out = []
+        made = 0
+        while made < n:
+            a, b, c, d = pick(rng, WORDS, 4)
+            t1, t2 = pick(rng, TYPES, 2)
+            out.append(f"\n/* {a} {b}: {c} the {d}. */\nstatic {t1} "
+                       f"{a}_{b}_{fn}({t2} {c}, int {d})\n{{\n")
+            fn += 1
+            for blk in range(rng.randint(1, 4)):
+                body = [next(draws) for _ in range(rng.randint(2, 12))]
+                out.append("\t" + "\n\t".join(body) + "\n")
+                kw, x, y = rng.choice(KEYWORDS), *pick(rng, WORDS, 2)
+                inner = [next(draws) for _ in range(rng.randint(1, 6))]
+                out.append(f"\t{kw} ({x} < {y}->{d}) {{\n\t\t"
+                           + "\n\t\t".join(inner) + "\n\t}\n")
+                made += len(body) + len(inner) + 3
+            out.append("}\n")
+            made += 5
         yield "".join(out).encode()
 
 
-def gen_records(rng):
+def gen_records(rng, size):
     """32-byte records: u32 seq, u32 time, u16 sensor, u16 flags,
     4-byte magic, 12 small-integer bytes, 4 bytes zero padding."""
     seq = rng.randrange(1 << 20)
     tim = rng.randrange(1_600_000_000, 1_700_000_000)
-    n = CHUNK // 32
+    n = min(CHUNK, size + 64 * 32) // (64 * 32) * 64
     while True:
         buf = bytearray(n * 32)
         sq = array.array("I", range(seq, seq + n))
@@ -212,7 +283,7 @@ EXT = {"random": ".bin", "log": ".log", "csv": ".csv", "src": ".c",
 
 
 def write_gen(path, kind, size, rng):
-    gen = GENS[kind](rng)
+    gen = GENS[kind](rng, size)
     left = size
     with open(path, "wb") as f:
         while left > 0:
@@ -317,19 +388,32 @@ def main():
         sys.exit(f"gendata: {a.dir} is not empty")
     t0 = time.monotonic()
     entries = plan(a.size_mib * MIB, a.seed)
-    total = 0
+    for rel, _, _ in entries:
+        os.makedirs(os.path.dirname(os.path.join(a.dir, rel)), exist_ok=True)
+    # Files are independent (each has its own PRNG), so generate them on
+    # all cores, biggest first; duplicates are copied afterwards.
+    jobs = [(a.dir, a.seed, n, rel, kind, arg)
+            for n, (rel, kind, arg) in enumerate(entries) if kind != "dup"]
+    jobs.sort(key=lambda j: -j[5])
+    with multiprocessing.Pool(os.cpu_count() or 1) as pool:
+        for _ in pool.imap_unordered(make_file, jobs, chunksize=16):
+            pass
     for n, (rel, kind, arg) in enumerate(entries):
-        path = os.path.join(a.dir, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         if kind == "dup":
+            path = os.path.join(a.dir, rel)
             shutil.copyfile(os.path.join(a.dir, arg), path)
-        else:
-            write_gen(path, kind, arg, sub_rng(a.seed, rel))
-        total += os.path.getsize(path)
-        os.utime(path, (MTIME_BASE + n, MTIME_BASE + n))
+            os.utime(path, (MTIME_BASE + n, MTIME_BASE + n))
+    total = sum(os.path.getsize(os.path.join(a.dir, e[0])) for e in entries)
     print(f"gendata: {len(entries)} files, {total} bytes "
           f"({total / MIB:.1f} MiB) in {time.monotonic() - t0:.1f} s",
           file=sys.stderr)
+
+
+def make_file(job):
+    top, seed, n, rel, kind, size = job
+    path = os.path.join(top, rel)
+    write_gen(path, kind, size, sub_rng(seed, rel))
+    os.utime(path, (MTIME_BASE + n, MTIME_BASE + n))
 
 
 if __name__ == "__main__":

@@ -230,13 +230,18 @@ Test(pack, header_not_whole_records_is_ebadmsg)
         crypto_key_free(k);
 }
 
-Test(pack, id_is_object_id_of_bytes)
+Test(pack, id_is_object_id_of_tail)
 {
         MasterKey *k = key_random();
         Built b = build(k, BLOB_DATA, 5, false);
-        uint8_t want[ID_LEN];
-        crypto_object_id(b.bytes.data, b.bytes.len, want);
+        uint8_t want[ID_LEN], got[ID_LEN];
+        uint32_t hlen = (uint32_t)b.bytes.data[b.bytes.len - 4] | (uint32_t)b.bytes.data[b.bytes.len - 3] << 8 |
+                        (uint32_t)b.bytes.data[b.bytes.len - 2] << 16 | (uint32_t)b.bytes.data[b.bytes.len - 1] << 24;
+        crypto_object_id(b.bytes.data + b.bytes.len - 4 - hlen, hlen + 4, want);
         cr_assert_arr_eq(b.id, want, ID_LEN);
+        cr_assert_eq(pack_id_of(b.bytes.data, b.bytes.len, got), 0);
+        cr_assert_arr_eq(got, want, ID_LEN);
+        cr_assert_eq(pack_id_of(b.bytes.data, 10, got), -EBADMSG);
         built_free(&b);
         crypto_key_free(k);
 }
