@@ -268,6 +268,16 @@ int cli_strv_add(const char ***v, size_t *n, const char *value, bool split_comma
         return 0;
 }
 
+void cli_strv_freep(const char ***v)
+{
+        if (!*v)
+                return;
+        for (const char **p = *v; *p; p++)
+                free((char *)*p);
+        free(*v);
+        *v = NULL;
+}
+
 /* Take the global options out of argv (anywhere before "--"). */
 static int take_globals(Cli *c, int *argc, char **argv)
 {

@@ -38,6 +38,9 @@ void cli_json_set_bytes(json_t *obj, const char *key, const char *value);
 void cli_size(uint64_t n, char *out, size_t len);
 /* Split "a,b" values of repeated options into a NULL-terminated vector. */
 int cli_strv_add(const char ***v, size_t *n, const char *value, bool split_commas);
+/* Free such a vector and its strings; for _cleanup_(cli_strv_freep). */
+void cli_strv_freep(const char ***v);
+#define _cleanup_strv_ _cleanup_(cli_strv_freep)
 
 /* progress.c: one line on a terminal, updated twice a second; nothing
  * when stderr is not a terminal or with --quiet. */

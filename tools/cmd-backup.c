@@ -63,7 +63,8 @@ int cmd_backup(Cli *c, int argc, char **argv)
                                              {"stdin-filename", required_argument, NULL, 'n'},
                                              {"stdin-from-command", no_argument, NULL, 'C'},
                                              {0}};
-        const char **tags = NULL, **excludes = NULL;
+        _cleanup_strv_ const char **tags = NULL;
+        _cleanup_strv_ const char **excludes = NULL;
         size_t ntags = 0, nexcludes = 0;
         const char *host = NULL, *parent_spec = NULL, *stdin_name = "stdin";
         bool one_fs = false, force = false, from_stdin = false, from_cmd = false;
@@ -127,9 +128,12 @@ int cmd_backup(Cli *c, int argc, char **argv)
                 host = hostbuf;
         }
         /* absolute paths, for the snapshot and for finding the parent */
-        char **abs = calloc((size_t)nrest + 1, sizeof(char *));
+        _cleanup_strv_ const char **abs = calloc((size_t)nrest + 1, sizeof(char *));
+        if (!abs)
+                return cli_fail(c, -ENOMEM);
         for (int i = 0; !from_cmd && i < nrest; i++)
-                abs[i] = archiver_abspath(rest[i]);
+                if (!(abs[i] = archiver_abspath(rest[i])))
+                        return cli_fail(c, -ENOMEM);
 
         Repo *r;
         RepoLock *lock;
@@ -142,7 +146,7 @@ int cmd_backup(Cli *c, int argc, char **argv)
         Snapshot *parent = NULL;
         const char *kind = from_stdin || from_cmd ? "stdin" : "files";
         if (!force && !from_stdin && !from_cmd) {
-                SnapshotFilter f = {.host = host, .paths = (const char **)abs, .kind = "files"};
+                SnapshotFilter f = {.host = host, .paths = abs, .kind = "files"};
                 rc = cli_find_snapshot(c, r, parent_spec ? parent_spec : "latest", parent_spec ? NULL : &f, &parent);
                 if (rc == -ENOENT && !parent_spec) {
                         error_clear();
@@ -175,7 +179,7 @@ int cmd_backup(Cli *c, int argc, char **argv)
                                         rc = w;
                         }
                 } else {
-                        rc = archiver_run(a, (const char *const *)abs, (size_t)nrest, tree);
+                        rc = archiver_run(a, abs, (size_t)nrest, tree);
                 }
                 progress_stop(pg);
         }
@@ -200,7 +204,7 @@ int cmd_backup(Cli *c, int argc, char **argv)
                 snap.source = source;
                 char *stdin_path[2] = {(char *)stdin_name, NULL};
                 /* paths of a stream snapshot: the file name, as restic does */
-                snap.paths = from_stdin || from_cmd ? stdin_path : abs;
+                snap.paths = from_stdin || from_cmd ? stdin_path : (char **)abs;
                 snap.npaths = from_stdin || from_cmd ? 1 : (size_t)nrest;
                 snap.tags = (char **)tags;
                 snap.ntags = ntags;
@@ -250,11 +254,6 @@ int cmd_backup(Cli *c, int argc, char **argv)
         snapshot_free(parent);
         lock_release(lock);
         repo_close(r);
-        for (int i = 0; i < nrest; i++)
-                free(abs[i]);
-        free(abs);
-        free(tags);
-        free(excludes);
         if (rc < 0)
                 return cli_fail(c, rc);
         if (st.errors) {

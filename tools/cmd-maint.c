@@ -164,7 +164,8 @@ int cmd_forget(Cli *c, int argc, char **argv)
                                              {"dry-run", no_argument, NULL, 'n'},
                                              {0}};
         RetentionPolicy pol = {0};
-        const char **keep_tags = NULL, **tags = NULL;
+        _cleanup_strv_ const char **keep_tags = NULL;
+        _cleanup_strv_ const char **tags = NULL;
         size_t nkeep_tags = 0, ntags = 0;
         SnapshotFilter f = {0};
         bool prune = false, dry = false;
@@ -288,7 +289,5 @@ int cmd_forget(Cli *c, int argc, char **argv)
         snapshot_list_free(list, n);
         lock_release(lock);
         repo_close(r);
-        free(keep_tags);
-        free(tags);
         return rc < 0 ? cli_fail(c, rc) : EXIT_OK;
 }

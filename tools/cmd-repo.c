@@ -229,7 +229,7 @@ int cmd_snapshots(Cli *c, int argc, char **argv)
         static const struct option opts[] = {
                 {"host", required_argument, NULL, 'H'}, {"tag", required_argument, NULL, 't'}, {0}};
         SnapshotFilter f = {0};
-        const char **tags = NULL;
+        _cleanup_strv_ const char **tags = NULL;
         size_t ntags = 0;
         int ch;
         while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -283,7 +283,6 @@ int cmd_snapshots(Cli *c, int argc, char **argv)
         }
         snapshot_list_free(list, n);
         repo_close(r);
-        free(tags);
         return EXIT_OK;
 }
 
@@ -362,7 +361,7 @@ int cmd_ls(Cli *c, int argc, char **argv)
                                              {0}};
         LsCtx l = {.json = c->json};
         SnapshotFilter f = {0};
-        const char **tags = NULL;
+        _cleanup_strv_ const char **tags = NULL;
         size_t ntags = 0;
         int ch;
         while ((ch = getopt_long(argc, argv, "l", opts, NULL)) != -1) {
@@ -407,7 +406,6 @@ int cmd_ls(Cli *c, int argc, char **argv)
         }
         free(snap);
         free(path);
-        free(tags);
         return rc < 0 ? cli_fail(c, rc) : EXIT_OK;
 }
 

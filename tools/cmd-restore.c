@@ -51,7 +51,9 @@ int cmd_restore(Cli *c, int argc, char **argv)
                                              {"host", required_argument, NULL, 'H'},
                                              {"tag", required_argument, NULL, 'T'},
                                              {0}};
-        const char **inc = NULL, **exc = NULL, **tags = NULL;
+        _cleanup_strv_ const char **inc = NULL;
+        _cleanup_strv_ const char **exc = NULL;
+        _cleanup_strv_ const char **tags = NULL;
         size_t ninc = 0, nexc = 0, ntags = 0;
         RestoreOptions o = {.warn = warn_cb};
         SnapshotFilter f = {0};
@@ -137,9 +139,6 @@ done:
         }
         free(snap);
         free(path);
-        free(inc);
-        free(exc);
-        free(tags);
         if (rc == 1)
                 return EXIT_PARTIAL;
         return rc < 0 ? cli_fail(c, rc) : EXIT_OK;
@@ -157,7 +156,7 @@ int cmd_dump(Cli *c, int argc, char **argv)
         static const struct option opts[] = {
                 {"host", required_argument, NULL, 'H'}, {"tag", required_argument, NULL, 'T'}, {0}};
         SnapshotFilter f = {0};
-        const char **tags = NULL;
+        _cleanup_strv_ const char **tags = NULL;
         size_t ntags = 0;
         int ch;
         while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -201,6 +200,5 @@ int cmd_dump(Cli *c, int argc, char **argv)
         }
         free(snap);
         free(path);
-        free(tags);
         return rc < 0 ? cli_fail(c, rc) : EXIT_OK;
 }

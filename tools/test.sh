@@ -48,17 +48,19 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for t in build/tests/test_*; do
         case $t in *integration*) continue ;; esac
-        [ -x "$t" ] || continue
+        [ -f "$t" ] && [ -x "$t" ] || continue
         run "unit $(basename "$t")" "$t"
 done
 for t in build-asan/tests/test_*; do
         case $t in *integration*) continue ;; esac
-        [ -x "$t" ] || continue
+        [ -f "$t" ] && [ -x "$t" ] || continue
         run "unit+asan $(basename "$t")" "$t"
 done
 
-export CAIRN_BIN=$root/build/tools/cairn GENTREE_BIN=$root/build/tools/cairn-gentree
-run "integration" build/tests/test_integration --jobs 1
+export GENTREE_BIN=$root/build/tools/cairn-gentree
+CAIRN_BIN=$root/build/tools/cairn run "integration" build/tests/test_integration --jobs 1
+# the same scripts with the sanitized binary: the threaded pipeline under ASan+UBSan
+CAIRN_BIN=$root/build-asan/tools/cairn run "integration+asan" build/tests/test_integration --jobs 1
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
