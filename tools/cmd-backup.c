@@ -1,5 +1,8 @@
 /* cmd-backup.c — cairn backup: paths, stdin, or a command's output. */
 #include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -36,12 +39,39 @@ static void warn_cb(const char *path, const char *msg, void *ud)
         fprintf(stderr, "cairn: backup: %s: %s\n", path, msg);
 }
 
+/* For the ETA on a terminal: a thread sums the sizes under the paths while
+ * the backup runs (nftw has no user pointer, hence the file-level state;
+ * one scan per process). Files a parent snapshot vouches for are counted
+ * in both the total and the progress. */
+static struct {
+        pthread_t thread;
+        const char *const *paths;
+        uint64_t bytes;
+        bool done, started;
+} scan;
+
+static int scan_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        if (flag == FTW_F && S_ISREG(st->st_mode))
+                __atomic_add_fetch(&scan.bytes, (uint64_t)st->st_size, __ATOMIC_RELAXED);
+        return 0;
+}
+
+static void *scan_run(void *arg)
+{
+        for (const char *const *p = scan.paths; *p; p++)
+                nftw(*p, scan_one, 32, FTW_PHYS);
+        __atomic_store_n(&scan.done, true, __ATOMIC_RELEASE);
+        return NULL;
+}
+
 static void progress_cb(void *ud, uint64_t *done, uint64_t *total, uint64_t *files)
 {
         ArchiverStats st;
         archiver_stats(ud, &st);
-        *done = st.bytes_read;
-        *total = 0;
+        *done = st.bytes_read + (st.total_bytes > st.bytes_read ? st.total_bytes - st.bytes_read : 0);
+        *total = __atomic_load_n(&scan.done, __ATOMIC_ACQUIRE) ? __atomic_load_n(&scan.bytes, __ATOMIC_RELAXED)
+                                                               : 0;
         *files = st.total_files;
 }
 
@@ -166,6 +196,10 @@ int cmd_backup(Cli *c, int argc, char **argv)
         Progress *pg = NULL;
         if (rc == 0) {
                 pg = progress_start(c, "backup", progress_cb, a);
+                if (pg && !from_stdin && !from_cmd) {
+                        scan.paths = abs;
+                        scan.started = pthread_create(&scan.thread, NULL, scan_run, NULL) == 0;
+                }
                 if (from_stdin) {
                         rc = archiver_run_stream(a, STDIN_FILENO, stdin_name, tree);
                 } else if (from_cmd) {
@@ -182,6 +216,8 @@ int cmd_backup(Cli *c, int argc, char **argv)
                         rc = archiver_run(a, abs, (size_t)nrest, tree);
                 }
                 progress_stop(pg);
+                if (scan.started)
+                        pthread_join(scan.thread, NULL);
         }
         ArchiverStats st = {0};
         RepoStats rst;
