@@ -137,7 +137,29 @@ static int conflict(Repo *r, bool exclusive, const char *mine)
         return rc;
 }
 
+static int acquire(Repo *r, bool exclusive, bool start, RepoLock **out);
+
 int lock_acquire(Repo *r, bool exclusive, RepoLock **out)
+{
+        return acquire(r, exclusive, true, out);
+}
+
+int lock_acquire_paused(Repo *r, bool exclusive, RepoLock **out)
+{
+        return acquire(r, exclusive, false, out);
+}
+
+int lock_refresh_start(RepoLock *l)
+{
+        if (l->started)
+                return 0;
+        if (pthread_create(&l->thread, NULL, refresh_thread, l) != 0)
+                return -EAGAIN;
+        l->started = true;
+        return 0;
+}
+
+static int acquire(Repo *r, bool exclusive, bool start, RepoLock **out)
 {
         int rc = conflict(r, exclusive, NULL);
         if (rc < 0)
@@ -156,7 +178,7 @@ int lock_acquire(Repo *r, bool exclusive, RepoLock **out)
                 if (rc < 0)
                         backend_remove(repo_backend(r), l->name);
         }
-        if (rc == 0 && pthread_create(&l->thread, NULL, refresh_thread, l) == 0)
+        if (rc == 0 && start && pthread_create(&l->thread, NULL, refresh_thread, l) == 0)
                 l->started = true;
         if (rc < 0) {
                 pthread_mutex_destroy(&l->mu);

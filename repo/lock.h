@@ -17,6 +17,10 @@ typedef struct RepoLock RepoLock;
 
 /* -EBUSY (with a message naming the holder) when a conflicting lock is held. */
 int lock_acquire(Repo *r, bool exclusive, RepoLock **out);
+/* Take a lock without starting its refresh thread yet (for a process that
+ * forks to the background between the two); lock_refresh_start() later. */
+int lock_acquire_paused(Repo *r, bool exclusive, RepoLock **out);
+int lock_refresh_start(RepoLock *l);
 /* Stops the refresh thread and removes the lock. NULL is a no-op. */
 void lock_release(RepoLock *l);
 /* Remove stale locks (all locks when all is true); count in *removed. */

@@ -598,6 +598,17 @@ bool repo_blob_has(Repo *r, const uint8_t id[ID_LEN])
         return has;
 }
 
+int repo_blob_locate(Repo *r, const uint8_t id[ID_LEN], char pack[ID_HEX_LEN + 9], IndexEntry *e)
+{
+        pthread_mutex_lock(&r->mu);
+        bool has = index_find(r->index, id, e);
+        const uint8_t *pid = has && e->pack != INDEX_PACK_PENDING ? index_pack_id(r->index, e->pack) : NULL;
+        if (pid)
+                pack_name(pid, pack);
+        pthread_mutex_unlock(&r->mu);
+        return pid ? 0 : -ENOENT;
+}
+
 int64_t repo_blob_size(Repo *r, const uint8_t id[ID_LEN])
 {
         IndexEntry e;

@@ -75,6 +75,9 @@ bool repo_blob_has(Repo *r, const uint8_t id[ID_LEN]);
 /* Append the plaintext of a blob to out. -ENOENT unknown id, -EBADMSG
  * damaged. Thread-safe. */
 int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out);
+/* Where a blob is stored: its pack's name and index entry. -ENOENT if
+ * unknown or not yet written. Thread-safe. */
+int repo_blob_locate(Repo *r, const uint8_t id[ID_LEN], char pack[ID_HEX_LEN + 9], IndexEntry *e);
 /* Plaintext length of a blob, or -ENOENT. */
 int64_t repo_blob_size(Repo *r, const uint8_t id[ID_LEN]);
 /* Decode a stored blob read from a pack (sealed bytes) into out. */

@@ -30,6 +30,7 @@ static const Command commands[] = {
         {"check", cmd_check, "verify the repository's structure (and with --read-data every byte)"},
         {"forget", cmd_forget, "remove snapshots by a retention policy"},
         {"prune", cmd_prune, "remove unreferenced data and repack partly used packs"},
+        {"mount", cmd_mount, "show the snapshots as a read-only file system"},
         {"key", cmd_key, "manage passwords: add, list, remove, passwd"},
         {"unlock", cmd_unlock, "remove stale locks"},
         {"lock", cmd_lock, "hold a lock (for tests)", true},

@@ -62,3 +62,4 @@ int cmd_dump(Cli *c, int argc, char **argv);
 int cmd_check(Cli *c, int argc, char **argv);
 int cmd_forget(Cli *c, int argc, char **argv);
 int cmd_prune(Cli *c, int argc, char **argv);
+int cmd_mount(Cli *c, int argc, char **argv);

@@ -174,3 +174,155 @@ treecmp() {
 gentree() {
         "$GENTREE" "$@" >"$TMP/gentree.out" || fail "cairn-gentree $* failed"
 }
+
+# --- FUSE mounts (cairn mount) --------------------------------------------
+# The helpers take the mount point as given; it must be an absolute path
+# without spaces (it is matched against /proc/mounts), e.g. $TMP/mnt.
+# The cleanup above detaches whatever is still mounted under $TMP.
+READCHECK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/readcheck.py"
+
+# is_mounted DIR: DIR is a mount point (listed in /proc/mounts).
+is_mounted() {
+        awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts
+}
+
+# proc_alive PID: PID exists and is not a zombie.
+proc_alive() {
+        local st
+        st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+        [[ -n $st && ${st:0:1} != Z ]]
+}
+
+# wait_exit PID SECONDS: PID has exited (or is a zombie) within SECONDS;
+# status 1 if it is still running. For a job of this shell, `wait PID`
+# afterwards gives its exit status.
+wait_exit() {
+        local i
+        for ((i = 0; i < $2 * 10; i++)); do
+                proc_alive "$1" || return 0
+                sleep 0.1
+        done
+        ! proc_alive "$1"
+}
+
+# mount_pid DIR: pid of the cairn process whose command line has DIR as an
+# argument (the daemon of `cairn mount DIR --daemon`); empty if none.
+mount_pid() {
+        local exe d a x
+        exe=$(readlink -f "$CAIRN")
+        for d in /proc/[0-9]*; do
+                [[ $(readlink "$d/exe" 2>/dev/null) == "$exe" ]] || continue
+                mapfile -d '' -t a <"$d/cmdline" 2>/dev/null || continue
+                for x in "${a[@]:1}"; do
+                        if [[ $x == "$1" ]]; then
+                                echo "${d#/proc/}"
+                                return 0
+                        fi
+                done
+        done
+}
+
+_show_mount_output() {
+        echo "--- cairn mount stdout ---" >&2
+        tail -n 20 "$TMP/mount.out" >&2 || true
+        echo "--- cairn mount stderr ---" >&2
+        tail -n 20 "$TMP/mount.err" >&2 || true
+}
+
+# mount_repo DIR [OPTION...]: run `cairn mount DIR --daemon OPTION...`
+# (DIR created if missing); it must exit 0 once the mount is ready, having
+# printed "mounted $CAIRN_REPOSITORY at DIR", and DIR must be mounted.
+# Sets MOUNT_PID to the daemon's pid (empty if it cannot be found).
+mount_repo() {
+        local dir=$1 rc=0
+        shift
+        mkdir -p "$dir"
+        timeout 120 "$CAIRN" mount "$dir" --daemon "$@" >"$TMP/mount.out" 2>"$TMP/mount.err" || rc=$?
+        if ((rc != 0)); then
+                _show_mount_output
+                fail "'cairn mount $dir --daemon $*' exited $rc"
+        fi
+        grep -qxF "mounted $CAIRN_REPOSITORY at $dir" "$TMP/mount.out" || {
+                _show_mount_output
+                fail "cairn mount --daemon did not print 'mounted $CAIRN_REPOSITORY at $dir'"
+        }
+        is_mounted "$dir" || fail "cairn mount --daemon returned but $dir is not in /proc/mounts"
+        MOUNT_PID=$(mount_pid "$dir")
+        MOUNT_IS_JOB=0
+}
+
+# mount_repo_fg DIR [OPTION...]: start `cairn mount DIR OPTION...` in the
+# foreground as a background job of this shell, with SIGINT and SIGTERM at
+# their defaults (as from a terminal; bash would ignore SIGINT in a
+# background job), stdout in $TMP/mount.out, stderr in $TMP/mount.err.
+# Waits (60 s at most) for the "mounted" line and the mount; sets
+# MOUNT_PID to the job's pid.
+mount_repo_fg() {
+        local dir=$1 i
+        shift
+        mkdir -p "$dir"
+        env --default-signal=INT,TERM "$CAIRN" mount "$dir" "$@" >"$TMP/mount.out" 2>"$TMP/mount.err" &
+        MOUNT_PID=$!
+        MOUNT_IS_JOB=1
+        for ((i = 0; i < 600; i++)); do
+                if grep -qxF "mounted $CAIRN_REPOSITORY at $dir" "$TMP/mount.out" && is_mounted "$dir"; then
+                        return 0
+                fi
+                if ! proc_alive "$MOUNT_PID"; then
+                        local rc=0
+                        wait "$MOUNT_PID" || rc=$?
+                        _show_mount_output
+                        fail "'cairn mount $dir $*' exited ($rc) before the mount was ready"
+                fi
+                sleep 0.1
+        done
+        _show_mount_output
+        is_mounted "$dir" && fail "$dir is mounted but no 'mounted $CAIRN_REPOSITORY at $dir' line on stdout after 60 s"
+        fail "cairn mount $dir $*: not mounted after 60 s"
+}
+
+# unmount_repo DIR: `fusermount3 -u DIR` succeeds, DIR leaves
+# /proc/mounts, and the mount process ($MOUNT_PID from the last
+# mount_repo / mount_repo_fg) exits within 10 s — with status 0 when it was
+# started by mount_repo_fg.
+unmount_repo() {
+        local dir=$1 pid=${MOUNT_PID:-} rc=0
+        fusermount3 -u "$dir" 2>"$TMP/fusermount.err" ||
+                fail "fusermount3 -u $dir failed: $(cat "$TMP/fusermount.err")"
+        is_mounted "$dir" && fail "$dir is still mounted after fusermount3 -u"
+        if [[ -n $pid ]]; then
+                wait_exit "$pid" 10 || fail "cairn mount (pid $pid) still running 10 s after fusermount3 -u"
+                if [[ ${MOUNT_IS_JOB:-0} == 1 ]]; then
+                        wait "$pid" || rc=$?
+                        ((rc == 0)) || { _show_mount_output; fail "cairn mount exited $rc after fusermount3 -u"; }
+                fi
+        fi
+        MOUNT_PID=
+}
+
+# snapshot_names: the /snapshots/<time> names the mount must show, oldest
+# first: each snapshot's time to the second in UTC ("YYYY-MM-DDTHH:MM:SSZ"),
+# a later one in the same second with "-2", "-3", ... appended. With
+# "ID" as $1, only the name of the snapshot with that (full) id.
+snapshot_names() {
+        "$CAIRN" snapshots --json >"$TMP/snaps.json" || fail "cairn snapshots --json failed"
+        python3 - "$TMP/snaps.json" "${1:-}" <<'PY'
+import json, sys
+def key(s):  # "YYYY-MM-DDTHH:MM:SS[.fraction]Z", fraction of any length
+    t = s["time"].rstrip("Z")
+    frac = t[20:] if len(t) > 19 else ""
+    return (t[:19], int((frac + "000000000")[:9]))
+snaps = sorted(json.load(open(sys.argv[1])), key=key)
+want = sys.argv[2]
+used = {}
+for s in snaps:
+    base = s["time"][:19] + "Z"
+    n = used.get(base, 0) + 1
+    used[base] = n
+    name = base if n == 1 else "%s-%d" % (base, n)
+    if not want:
+        print(name)
+    elif s["id"] == want:
+        print(name)
+PY
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""treecmp.py A B [--no-atime] [--ignore NAME]...
+"""treecmp.py A B [--no-atime] [--no-sparse] [--nlink] [--ignore NAME]...
 
 Compare two directory trees entry by entry, the way a restore must be exact:
 type, all 12 mode bits, uid, gid, mtime (ns), atime (ns, unless --no-atime),
@@ -8,6 +8,10 @@ of xattrs (security.* and system.* skipped), hardlink structure (two paths
 share an inode in A iff they do in B) and sparseness (a file that is sparse
 in A, st_blocks*512 < size - 1 MiB, must be sparse in B too).  The two root
 directories' own metadata is compared as well; directory sizes are not.
+
+--no-sparse skips the sparseness check (a FUSE mount cannot show holes:
+its st_blocks is computed from the size).  --nlink also compares st_nlink
+of everything but directories (the link counts a mount reports as stored).
 
 Paths are handled as bytes, so any name a filesystem allows works.
 --ignore NAME skips (with their subtrees) entries whose base name or path
@@ -137,7 +141,7 @@ def inode_groups(entries):
     return groups
 
 
-def compare(a_root, b_root, check_atime, ignore):
+def compare(a_root, b_root, check_atime, ignore, check_sparse=True, check_nlink=False):
     diffs = []
 
     def diff(rel, msg):
@@ -171,6 +175,8 @@ def compare(a_root, b_root, check_atime, ignore):
             diff(rel, "mtime %s != %s" % (fmt_time(sa.st_mtime_ns), fmt_time(sb.st_mtime_ns)))
         if check_atime and sa.st_atime_ns != sb.st_atime_ns:
             diff(rel, "atime %s != %s" % (fmt_time(sa.st_atime_ns), fmt_time(sb.st_atime_ns)))
+        if check_nlink and ta != stat.S_IFDIR and sa.st_nlink != sb.st_nlink:
+            diff(rel, "nlink %d != %d" % (sa.st_nlink, sb.st_nlink))
         if ta in (stat.S_IFREG, stat.S_IFLNK) and sa.st_size != sb.st_size:
             diff(rel, "size %d != %d" % (sa.st_size, sb.st_size))
         if ta in (stat.S_IFCHR, stat.S_IFBLK) and sa.st_rdev != sb.st_rdev:
@@ -185,7 +191,7 @@ def compare(a_root, b_root, check_atime, ignore):
                 ha, hb = sha256_file(pa), sha256_file(pb)
                 if ha != hb:
                     diff(rel, "content sha256 %s != %s" % (ha[:16], hb[:16]))
-            if is_sparse(sa) and not is_sparse(sb):
+            if check_sparse and is_sparse(sa) and not is_sparse(sb):
                 diff(rel, "sparse in A (%d bytes allocated) but not in B (%d bytes allocated)"
                      % (sa.st_blocks * 512, sb.st_blocks * 512))
         xa, xb = xattrs(pa), xattrs(pb)
@@ -220,6 +226,10 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--no-atime", action="store_true", help="do not compare atimes")
+    ap.add_argument("--no-sparse", action="store_true",
+                    help="do not insist that files sparse in A are sparse in B")
+    ap.add_argument("--nlink", action="store_true",
+                    help="compare link counts of non-directories")
     ap.add_argument("--ignore", action="append", default=[], metavar="NAME",
                     help="skip entries with this base name or relative path")
     args = ap.parse_args()
@@ -230,7 +240,8 @@ def main():
             return 2
     ignore = set(os.fsencode(n).rstrip(b"/") for n in args.ignore)
     ignore |= set(n[2:] for n in ignore if n.startswith(b"./"))
-    n, diffs = compare(a, b, not args.no_atime, ignore)
+    n, diffs = compare(a, b, not args.no_atime, ignore,
+                       check_sparse=not args.no_sparse, check_nlink=args.nlink)
     if not diffs:
         print("treecmp: %d entries identical" % n)
         return 0

@@ -1,0 +1,397 @@
+/* cache.c — see cache.h. */
+#include "cache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "error.h"
+
+#define BUCKETS 16384
+#define COALESCE_GAP (256u * 1024)
+#define MAX_SPAN (32u * 1024 * 1024)
+
+enum { LOADING, READY, FAILED };
+
+struct CacheEntry {
+        uint8_t id[ID_LEN];
+        int state, err;
+        unsigned refs;
+        Buf data;
+        CacheEntry *hnext;
+        CacheEntry *prev, *next; /* LRU, READY entries only; head = newest */
+        /* for the loader */
+        char pack[ID_HEX_LEN + 9];
+        IndexEntry where;
+};
+
+typedef struct Task {
+        struct Task *next;
+        CacheEntry **v;
+        size_t n;
+} Task;
+
+struct BlobCache {
+        Repo *repo;
+        size_t max_bytes, bytes;
+        pthread_mutex_t mu;
+        pthread_cond_t changed, work;
+        CacheEntry *buckets[BUCKETS];
+        CacheEntry *head, *tail;
+        Task *tasks, *tasks_tail;
+        bool stop;
+        pthread_t *threads;
+        unsigned nthreads;
+};
+
+static size_t bucket(const uint8_t *id)
+{
+        uint32_t h;
+        memcpy(&h, id, sizeof(h));
+        return h % BUCKETS;
+}
+
+static CacheEntry *find(BlobCache *c, const uint8_t *id)
+{
+        for (CacheEntry *e = c->buckets[bucket(id)]; e; e = e->hnext)
+                if (memcmp(e->id, id, ID_LEN) == 0)
+                        return e;
+        return NULL;
+}
+
+static void unhash(BlobCache *c, CacheEntry *e)
+{
+        for (CacheEntry **p = &c->buckets[bucket(e->id)]; *p; p = &(*p)->hnext)
+                if (*p == e) {
+                        *p = e->hnext;
+                        return;
+                }
+}
+
+static void lru_unlink(BlobCache *c, CacheEntry *e)
+{
+        if (e->prev)
+                e->prev->next = e->next;
+        else if (c->head == e)
+                c->head = e->next;
+        if (e->next)
+                e->next->prev = e->prev;
+        else if (c->tail == e)
+                c->tail = e->prev;
+        e->prev = e->next = NULL;
+}
+
+static void lru_push(BlobCache *c, CacheEntry *e)
+{
+        e->prev = NULL;
+        e->next = c->head;
+        if (c->head)
+                c->head->prev = e;
+        c->head = e;
+        if (!c->tail)
+                c->tail = e;
+}
+
+static void entry_free(CacheEntry *e)
+{
+        buf_free(&e->data);
+        free(e);
+}
+
+/* With mu held: drop unreferenced entries, oldest first, until under budget. */
+static void evict(BlobCache *c)
+{
+        CacheEntry *e = c->tail;
+        while (c->bytes > c->max_bytes && e) {
+                CacheEntry *prev = e->prev;
+                if (e->refs == 0) {
+                        lru_unlink(c, e);
+                        unhash(c, e);
+                        c->bytes -= e->data.len;
+                        entry_free(e);
+                }
+                e = prev;
+        }
+}
+
+/* With mu held: a load ended. */
+static void finish(BlobCache *c, CacheEntry *e, int rc)
+{
+        if (rc == 0) {
+                e->state = READY;
+                c->bytes += e->data.len;
+                lru_push(c, e);
+                evict(c);
+        } else {
+                char hex[ID_HEX_LEN + 1];
+                util_hex(e->id, ID_LEN, hex);
+                syslog(LOG_ERR, "cairn mount: blob %.16s in %s: %s", hex, e->pack[0] ? e->pack : "?",
+                       rc == -EBADMSG ? "damaged (failed authentication)" : strerror(-rc));
+                fprintf(stderr, "cairn: mount: blob %.16s in %s: %s\n", hex, e->pack[0] ? e->pack : "?",
+                        rc == -EBADMSG ? "damaged (failed authentication)" : strerror(-rc));
+                e->state = FAILED;
+                e->err = rc;
+                unhash(c, e);
+                if (e->refs == 0)
+                        entry_free(e);
+        }
+        pthread_cond_broadcast(&c->changed);
+}
+
+/* Read and decode a run of entries of one pack, sorted by offset. Called
+ * without mu. Each entry's data is filled; returns per-entry codes. */
+static void load_run(BlobCache *c, CacheEntry **v, size_t n, int *rcs)
+{
+        uint32_t start = v[0]->where.offset, end = start;
+        for (size_t i = 0; i < n; i++)
+                end = MAX(end, v[i]->where.offset + v[i]->where.length);
+        Buf span = {0};
+        int rc = backend_read(repo_backend(c->repo), v[0]->pack, start, end - start, &span);
+        for (size_t i = 0; i < n; i++) {
+                rcs[i] = rc;
+                if (rc < 0)
+                        continue;
+                v[i]->data.len = 0;
+                rcs[i] = repo_blob_decode(c->repo, span.data + (v[i]->where.offset - start), v[i]->where.length,
+                                          v[i]->where.raw_length, &v[i]->data);
+        }
+        buf_free(&span);
+}
+
+int cache_get(BlobCache *c, const uint8_t id[ID_LEN], CacheEntry **out)
+{
+        pthread_mutex_lock(&c->mu);
+        CacheEntry *e = find(c, id);
+        if (e) {
+                e->refs++;
+                while (e->state == LOADING)
+                        pthread_cond_wait(&c->changed, &c->mu);
+                if (e->state == FAILED) {
+                        int rc = e->err;
+                        if (--e->refs == 0)
+                                entry_free(e);
+                        pthread_mutex_unlock(&c->mu);
+                        return rc;
+                }
+                lru_unlink(c, e);
+                lru_push(c, e);
+                pthread_mutex_unlock(&c->mu);
+                *out = e;
+                return 0;
+        }
+        e = calloc(1, sizeof(*e));
+        if (!e) {
+                pthread_mutex_unlock(&c->mu);
+                return -ENOMEM;
+        }
+        memcpy(e->id, id, ID_LEN);
+        e->state = LOADING;
+        e->refs = 1;
+        e->hnext = c->buckets[bucket(id)];
+        c->buckets[bucket(id)] = e;
+        pthread_mutex_unlock(&c->mu);
+
+        int rc = repo_blob_locate(c->repo, id, e->pack, &e->where);
+        if (rc == 0)
+                load_run(c, &e, 1, &rc);
+        pthread_mutex_lock(&c->mu);
+        finish(c, e, rc);
+        if (rc < 0) {
+                if (--e->refs == 0)
+                        entry_free(e);
+                pthread_mutex_unlock(&c->mu);
+                return rc;
+        }
+        pthread_mutex_unlock(&c->mu);
+        *out = e;
+        return 0;
+}
+
+void cache_put(BlobCache *c, CacheEntry *e)
+{
+        if (!e)
+                return;
+        pthread_mutex_lock(&c->mu);
+        e->refs--;
+        evict(c);
+        pthread_mutex_unlock(&c->mu);
+}
+
+const uint8_t *cache_data(const CacheEntry *e)
+{
+        return e->data.data;
+}
+
+size_t cache_size(const CacheEntry *e)
+{
+        return e->data.len;
+}
+
+size_t cache_bytes(BlobCache *c)
+{
+        pthread_mutex_lock(&c->mu);
+        size_t b = c->bytes;
+        pthread_mutex_unlock(&c->mu);
+        return b;
+}
+
+static int cmp_where(const void *x, const void *y)
+{
+        const CacheEntry *a = *(CacheEntry *const *)x, *b = *(CacheEntry *const *)y;
+        int k = strcmp(a->pack, b->pack);
+        if (k)
+                return k;
+        return a->where.offset < b->where.offset ? -1 : (a->where.offset > b->where.offset);
+}
+
+static void run_task(BlobCache *c, Task *t)
+{
+        int *rcs = calloc(t->n + 1, sizeof(int));
+        size_t k = 0;
+        /* entries whose blob cannot be located fail at once */
+        for (size_t i = 0; i < t->n; i++) {
+                int rc = repo_blob_locate(c->repo, t->v[i]->id, t->v[i]->pack, &t->v[i]->where);
+                if (rc < 0) {
+                        pthread_mutex_lock(&c->mu);
+                        finish(c, t->v[i], rc);
+                        pthread_mutex_unlock(&c->mu);
+                } else {
+                        t->v[k++] = t->v[i];
+                }
+        }
+        qsort(t->v, k, sizeof(CacheEntry *), cmp_where);
+        for (size_t i = 0; rcs && i < k;) {
+                size_t j = i + 1;
+                uint32_t start = t->v[i]->where.offset;
+                uint32_t end = start + t->v[i]->where.length;
+                while (j < k && strcmp(t->v[j]->pack, t->v[i]->pack) == 0 &&
+                       t->v[j]->where.offset <= end + COALESCE_GAP &&
+                       t->v[j]->where.offset + t->v[j]->where.length - start <= MAX_SPAN) {
+                        end = MAX(end, t->v[j]->where.offset + t->v[j]->where.length);
+                        j++;
+                }
+                load_run(c, t->v + i, j - i, rcs + i);
+                pthread_mutex_lock(&c->mu);
+                for (size_t m = i; m < j; m++)
+                        finish(c, t->v[m], rcs[m]);
+                pthread_mutex_unlock(&c->mu);
+                i = j;
+        }
+        free(rcs);
+        free(t->v);
+        free(t);
+}
+
+static void *worker(void *arg)
+{
+        BlobCache *c = arg;
+        pthread_mutex_lock(&c->mu);
+        for (;;) {
+                while (!c->tasks && !c->stop)
+                        pthread_cond_wait(&c->work, &c->mu);
+                if (c->stop)
+                        break;
+                Task *t = c->tasks;
+                c->tasks = t->next;
+                if (!c->tasks)
+                        c->tasks_tail = NULL;
+                pthread_mutex_unlock(&c->mu);
+                run_task(c, t);
+                pthread_mutex_lock(&c->mu);
+        }
+        pthread_mutex_unlock(&c->mu);
+        return NULL;
+}
+
+void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
+{
+        if (!c->nthreads || !n)
+                return;
+        Task *t = calloc(1, sizeof(*t));
+        if (!t)
+                return;
+        t->v = calloc(n, sizeof(CacheEntry *));
+        if (!t->v) {
+                free(t);
+                return;
+        }
+        pthread_mutex_lock(&c->mu);
+        for (size_t i = 0; i < n; i++) {
+                if (find(c, ids[i]))
+                        continue;
+                CacheEntry *e = calloc(1, sizeof(*e));
+                if (!e)
+                        break;
+                memcpy(e->id, ids[i], ID_LEN);
+                e->state = LOADING;
+                e->hnext = c->buckets[bucket(e->id)];
+                c->buckets[bucket(e->id)] = e;
+                t->v[t->n++] = e;
+        }
+        if (!t->n) {
+                pthread_mutex_unlock(&c->mu);
+                free(t->v);
+                free(t);
+                return;
+        }
+        if (c->tasks_tail)
+                c->tasks_tail->next = t;
+        else
+                c->tasks = t;
+        c->tasks_tail = t;
+        pthread_cond_signal(&c->work);
+        pthread_mutex_unlock(&c->mu);
+}
+
+int cache_new(Repo *r, size_t max_bytes, unsigned workers, BlobCache **out)
+{
+        BlobCache *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->repo = r;
+        c->max_bytes = max_bytes;
+        pthread_mutex_init(&c->mu, NULL);
+        pthread_cond_init(&c->changed, NULL);
+        pthread_cond_init(&c->work, NULL);
+        c->threads = calloc(workers + 1, sizeof(pthread_t));
+        for (unsigned i = 0; c->threads && i < workers; i++)
+                if (pthread_create(&c->threads[c->nthreads], NULL, worker, c) == 0)
+                        c->nthreads++;
+        *out = c;
+        return 0;
+}
+
+void cache_free(BlobCache *c)
+{
+        if (!c)
+                return;
+        pthread_mutex_lock(&c->mu);
+        c->stop = true;
+        pthread_cond_broadcast(&c->work);
+        pthread_mutex_unlock(&c->mu);
+        for (unsigned i = 0; i < c->nthreads; i++)
+                pthread_join(c->threads[i], NULL);
+        while (c->tasks) {
+                Task *t = c->tasks;
+                c->tasks = t->next;
+                for (size_t i = 0; i < t->n; i++) {
+                        unhash(c, t->v[i]);
+                        entry_free(t->v[i]);
+                }
+                free(t->v);
+                free(t);
+        }
+        for (size_t b = 0; b < BUCKETS; b++)
+                while (c->buckets[b]) {
+                        CacheEntry *e = c->buckets[b];
+                        c->buckets[b] = e->hnext;
+                        entry_free(e);
+                }
+        free(c->threads);
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->changed);
+        pthread_cond_destroy(&c->work);
+        free(c);
+}
