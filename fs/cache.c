@@ -11,7 +11,7 @@
 
 #define BUCKETS 16384
 #define COALESCE_GAP (256u * 1024)
-#define MAX_SPAN (32u * 1024 * 1024)
+#define MAX_SPAN (8u * 1024 * 1024)
 
 enum { LOADING, READY, FAILED };
 
@@ -147,17 +147,25 @@ static void load_run(BlobCache *c, CacheEntry **v, size_t n, int *rcs)
         uint32_t start = v[0]->where.offset, end = start;
         for (size_t i = 0; i < n; i++)
                 end = MAX(end, v[i]->where.offset + v[i]->where.length);
-        Buf span = {0};
-        int rc = backend_read(repo_backend(c->repo), v[0]->pack, start, end - start, &span);
+        Buf *span = util_scratch(SCRATCH_SPAN);
+        if (!span) {
+                for (size_t i = 0; i < n; i++)
+                        rcs[i] = -ENOMEM;
+                return;
+        }
+        span->len = 0;
+        int rc = backend_read(repo_backend(c->repo), v[0]->pack, start, end - start, span);
         for (size_t i = 0; i < n; i++) {
                 rcs[i] = rc;
                 if (rc < 0)
                         continue;
                 v[i]->data.len = 0;
-                rcs[i] = repo_blob_decode(c->repo, span.data + (v[i]->where.offset - start), v[i]->where.length,
-                                          v[i]->where.raw_length, &v[i]->data);
+                rcs[i] = repo_blob_decode_inplace(c->repo, span->data + (v[i]->where.offset - start),
+                                                  v[i]->where.length, v[i]->where.raw_length, &v[i]->data);
         }
-        buf_free(&span);
+        /* FUSE threads load one blob now and then: keep little per thread */
+        if (n == 1)
+                util_scratch_trim(SCRATCH_SPAN, (size_t)1 << 20);
 }
 
 int cache_get(BlobCache *c, const uint8_t id[ID_LEN], CacheEntry **out)

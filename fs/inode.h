@@ -57,6 +57,8 @@ typedef struct Inode {
         Node node;        /* NODE; SNAPROOT: a directory node with the tree */
         Tree *children;   /* directories, once loaded */
         uint64_t *offsets; /* files: ncontent + 1 cumulative offsets, once opened */
+        uint64_t next_off;  /* files: where a sequential reader reads next */
+        size_t ahead;       /* files: blobs before this index are read ahead */
         struct Inode *next_ino, *next_key;
 } Inode;
 

@@ -80,6 +80,9 @@ int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out);
 int repo_blob_locate(Repo *r, const uint8_t id[ID_LEN], char pack[ID_HEX_LEN + 9], IndexEntry *e);
 /* Plaintext length of a blob, or -ENOENT. */
 int64_t repo_blob_size(Repo *r, const uint8_t id[ID_LEN]);
+/* The same, decrypting in place: sealed is overwritten (readers that own
+ * the bytes they read save a copy and a per-thread buffer). */
+int repo_blob_decode_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out);
 /* Decode a stored blob read from a pack (sealed bytes) into out. */
 int repo_blob_decode(Repo *r, const uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out);
 

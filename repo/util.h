@@ -51,7 +51,7 @@ unsigned util_ncpu(void);
 
 /* Per-thread scratch buffers, reused across calls and freed when the
  * thread exits (so worker threads that come and go leak nothing). */
-enum { SCRATCH_SEAL, SCRATCH_OPEN, UTIL_SCRATCH_SLOTS };
+enum { SCRATCH_SEAL, SCRATCH_OPEN, SCRATCH_SPAN, UTIL_SCRATCH_SLOTS };
 Buf *util_scratch(unsigned slot);
 /* Free a scratch buffer now if it grew beyond keep bytes. */
 void util_scratch_trim(unsigned slot, size_t keep);

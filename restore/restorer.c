@@ -419,8 +419,8 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                         const Ref *ref = &rs->refs[k];
                         if (ref->offset != decoded) {
                                 plain->len = 0;
-                                rc = repo_blob_decode(rs->repo, span->data + (ref->offset - start), ref->length,
-                                                      ref->raw_length, plain);
+                                rc = repo_blob_decode_inplace(rs->repo, span->data + (ref->offset - start),
+                                                              ref->length, ref->raw_length, plain);
                                 if (rc == -EBADMSG)
                                         error_set("%s: blob at offset %u is damaged (failed authentication); %s "
                                                   "is incomplete",

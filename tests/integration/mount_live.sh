@@ -37,7 +37,6 @@ wait_for() {
         fail "$what: not within 10 s"
 }
 link_is() { [[ $(readlink "$1") == "$2" ]]; }
-ls_has() { ls "$1" | grep -qxF "$2"; }
 
 # A changed tree, backed up with a tag while mounted.
 sleep 1

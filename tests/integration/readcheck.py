@@ -15,6 +15,9 @@
       different files of the tree (the largest ones and a sample of the
       rest).  Every file's SHA-256 must equal the source's.
 
+Before each range (and when a reader opens a file) the mount file's pages
+are dropped from the page cache (posix_fadvise DONTNEED), so that the reads
+reach the filesystem rather than the kernel's cache of earlier reads.
 Reads through the mount are repeated until the length is satisfied or a
 read returns 0 bytes, so a short read shows up as missing bytes.  Exit 0
 with a one-line summary, or 1 listing the first mismatches.
@@ -31,6 +34,13 @@ import time
 
 KIB = 1024
 MIB = 1024 * KIB
+
+
+def drop_cache(fd):
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except (AttributeError, OSError):
+        pass
 
 
 def pread_full(fd, length, offset):
@@ -94,6 +104,7 @@ def cmd_ranges(args):
     ranges = gen_ranges(size, args.count, rng)
     for off, length in ranges:
         want = pread_full(fs, length, off)
+        drop_cache(fm)
         try:
             got = pread_full(fm, length, off)
         except OSError as e:
@@ -122,9 +133,11 @@ def cmd_ranges(args):
     return 0
 
 
-def sha256_read(path, block, backwards=False):
+def sha256_read(path, block, backwards=False, drop=False):
     h = hashlib.sha256()
     fd = os.open(path, os.O_RDONLY)
+    if drop:
+        drop_cache(fd)
     try:
         if not backwards:
             off = 0
@@ -195,7 +208,7 @@ def cmd_concurrent(args):
         block, backwards = ways[i % len(ways)]
         barrier.wait()
         try:
-            got = sha256_read(os.path.join(mnt, big), block, backwards)
+            got = sha256_read(os.path.join(mnt, big), block, backwards, drop=True)
         except OSError as e:
             note("reader %d: %s: %s" % (i, big, e))
             return
@@ -208,7 +221,7 @@ def cmd_concurrent(args):
         barrier.wait()
         for _, rel in group:
             try:
-                got = sha256_read(os.path.join(mnt, rel), 64 * KIB)
+                got = sha256_read(os.path.join(mnt, rel), 64 * KIB, drop=True)
             except OSError as e:
                 note("reader %d: %r: %s" % (i, rel, e))
                 continue

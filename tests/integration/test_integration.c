@@ -30,7 +30,12 @@
         X(files_corrupt)       \
         X(files_kill)          \
         X(files_errors)        \
-        X(files_forget)
+        X(files_forget)        \
+        X(mount_tree)          \
+        X(mount_live)          \
+        X(mount_corrupt)       \
+        X(mount_unmount)       \
+        X(mount_memory)
 
 static void run_script(const char *name)
 {

@@ -1,0 +1,34 @@
+#!/bin/bash
+# mount_memory: a 1 GiB file of random data read whole through a mount with
+# --cache-size 64 (dd bs=1M) has the source's SHA-256, and the mount
+# process's peak RSS (VmHWM) stays below 64 MiB + 80 MiB.
+source "$(dirname "$0")/lib.sh"
+
+SRC=$TMP/src
+MNT=$TMP/mnt
+CACHE_MIB=64
+LIMIT_MIB=$((CACHE_MIB + 80))
+mkdir "$SRC"
+head -c 1G /dev/urandom >"$SRC/big1g.bin"
+want=$(sha256sum <"$SRC/big1g.bin")
+
+expect_exit 0 "$CAIRN" init --kdf min
+expect_exit 0 "$CAIRN" backup "$SRC"
+
+# Foreground in the background, so that $MOUNT_PID is the serving process.
+mount_repo_fg "$MNT" --cache-size "$CACHE_MIB"
+pid=$MOUNT_PID
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status"; }
+echo "mount process $pid: VmHWM $(($(hwm_kib) / 1024)) MiB after mounting"
+
+t0=$SECONDS
+got=$(dd if="$MNT/snapshots/latest$SRC/big1g.bin" bs=1M status=none | sha256sum) ||
+        fail "reading big1g.bin through the mount failed"
+expect_eq "$got" "$want" "sha256 of big1g.bin read through the mount"
+proc_alive "$pid" || fail "the mount process died"
+hwm=$(hwm_kib)
+echo "read 1 GiB through the mount in $((SECONDS - t0)) s; peak RSS (VmHWM) of the mount: $((hwm / 1024)) MiB (limit $LIMIT_MIB MiB)"
+((hwm < LIMIT_MIB * 1024)) || fail "peak RSS $((hwm / 1024)) MiB >= $LIMIT_MIB MiB with --cache-size $CACHE_MIB"
+
+unmount_repo "$MNT"
+echo "ok: mount_memory"
