@@ -78,6 +78,11 @@ static void refresh(Fs *fs, bool force)
                 error_clear();
                 return;
         }
+        /* snapshots taken since need the index files written with them */
+        if (repo_load_index(fs->repo) < 0) {
+                fprintf(stderr, "cairn: mount: cannot load new index files: %s\n", error_last());
+                error_clear();
+        }
         free_names(fs);
         snapshot_list_free(fs->snaps, fs->nsnaps);
         fs->snaps = list;
@@ -272,19 +277,16 @@ static Inode *inode_for_ventry(Fs *fs, Inode *parent, const VEntry *e)
 {
         char buf[16], *key;
         const char *name = ventry_name(fs, e, buf);
-        if (asprintf(&key, "%lu/%s", (unsigned long)parent->ino, name) < 0)
+        /* "latest" moves: each target is its own inode, so the kernel's
+         * cached symlink of the old one is never served for the new */
+        int k = e->kind == INODE_LINK
+                        ? asprintf(&key, "%lu/%s->%s", (unsigned long)parent->ino, name, e->target)
+                        : asprintf(&key, "%lu/%s", (unsigned long)parent->ino, name);
+        if (k < 0)
                 return NULL;
         Inode *i = inode_find_key(fs->inodes, key);
         if (i) {
                 free(key);
-                /* "latest" moves: keep its target current */
-                if (i->kind == INODE_LINK && strcmp(i->target, e->target) != 0) {
-                        char *t = strdup(e->target);
-                        if (t) {
-                                free(i->target);
-                                i->target = t;
-                        }
-                }
                 return i;
         }
         i = inode_add(fs->inodes, key);
@@ -902,6 +904,7 @@ int fs_mount(Repo *r, const FsOptions *opt)
                         opt->allow_other ? "-o" : NULL, opt->allow_other ? "allow_other" : NULL, NULL};
         struct fuse_args args = FUSE_ARGS_INIT(opt->allow_other ? 5 : 3, argv);
         struct fuse_session *se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+        fuse_opt_free_args(&args);
         if (!se) {
                 error_set("%s: cannot start a FUSE session", opt->mountpoint);
                 rc = -EIO;

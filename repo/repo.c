@@ -27,6 +27,7 @@ struct Repo {
 
         pthread_mutex_t mu;
         Index *index;
+        Index *index_files; /* ids of the index files loaded (a set) */
         PackWriter *writers[2];
         IndexPack *unindexed; /* packs written but not yet in an index file */
         size_t nunindexed, capunindexed;
@@ -85,7 +86,8 @@ static Repo *repo_alloc(const char *location)
                 return NULL;
         pthread_mutex_init(&r->mu, NULL);
         r->location = strdup(location);
-        if (!r->location || index_new(&r->index) < 0) {
+        if (!r->location || index_new(&r->index) < 0 || index_new(&r->index_files) < 0) {
+                index_free(r->index);
                 free(r->location);
                 free(r);
                 return NULL;
@@ -103,6 +105,7 @@ void repo_close(Repo *r)
                 free(r->unindexed[i].entries);
         free(r->unindexed);
         index_free(r->index);
+        index_free(r->index_files);
         chunker_free(r->chunker);
         crypto_key_free(r->key);
         if (r->be && !r->borrowed)
@@ -403,20 +406,44 @@ int repo_index_add_pack(Repo *r, const uint8_t pack_id[ID_LEN], const PackEntry 
         return rc;
 }
 
+/* Is this index file loaded already? Marks it when not. With mu held. */
+static bool index_file_seen(Repo *r, const char *name)
+{
+        uint8_t id[ID_LEN];
+        const char *hex = strrchr(name, '/');
+        if (!hex || strlen(hex + 1) != ID_HEX_LEN || util_unhex(hex + 1, id, ID_LEN) < 0)
+                return true; /* not an index file: skip it */
+        IndexEntry mark = {0};
+        return index_add(r->index_files, id, &mark) != 1;
+}
+
 int repo_load_index(Repo *r)
 {
         IndexNames names = {0};
         int rc = backend_list(r->be, "index/", collect_names, &names);
         uint64_t upper = 0;
-        for (size_t i = 0; i < names.n; i++)
-                upper += names.sizes[i] / PACK_RECORD_LEN;
-        if (rc == 0)
-                rc = index_reserve(r->index, (size_t)upper);
+        size_t fresh = 0;
+        pthread_mutex_lock(&r->mu);
         for (size_t i = 0; rc == 0 && i < names.n; i++) {
+                if (index_file_seen(r, names.names[i])) {
+                        names.names[i][0] = 0;
+                        continue;
+                }
+                upper += names.sizes[i] / PACK_RECORD_LEN;
+                fresh++;
+        }
+        if (rc == 0 && fresh)
+                rc = index_reserve(r->index, (size_t)upper);
+        pthread_mutex_unlock(&r->mu);
+        for (size_t i = 0; rc == 0 && i < names.n; i++) {
+                if (!names.names[i][0])
+                        continue;
                 Buf sealed = {0};
                 rc = backend_read(r->be, names.names[i], 0, 0, &sealed);
                 if (rc == 0) {
+                        pthread_mutex_lock(&r->mu);
                         rc = index_file_decode(r->key, sealed.data, sealed.len, add_pack_cb, r->index);
+                        pthread_mutex_unlock(&r->mu);
                         if (rc == -EBADMSG)
                                 error_set("%s: index file failed authentication or is malformed (run 'cairn "
                                           "check')",

@@ -49,6 +49,9 @@ void repo_close(Repo *r);
 int repo_init_on(Backend *be, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out);
 int repo_open_on(Backend *be, const char *pw, size_t pwlen, Repo **out);
 
+/* Load the index files not loaded yet (all of them the first time; those
+ * written since, later: the mount calls it when new snapshots appear).
+ * Thread-safe. */
 int repo_load_index(Repo *r);
 /* Add one pack's entries to the in-memory index (check builds the index
  * this way so that one damaged index file does not stop it). */

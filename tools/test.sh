@@ -60,7 +60,9 @@ done
 export GENTREE_BIN=$root/build/tools/cairn-gentree
 CAIRN_BIN=$root/build/tools/cairn run "integration" build/tests/test_integration --jobs 1
 # the same scripts with the sanitized binary: the threaded pipeline under ASan+UBSan
-CAIRN_BIN=$root/build-asan/tools/cairn run "integration+asan" build/tests/test_integration --jobs 1
+# (memory ceilings mean nothing under ASan's quarantine: CAIRN_TEST_SANITIZED
+# tells the scripts to skip those assertions, and only those)
+CAIRN_TEST_SANITIZED=1 CAIRN_BIN=$root/build-asan/tools/cairn run "integration+asan" build/tests/test_integration --jobs 1
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
