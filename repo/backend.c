@@ -6,6 +6,18 @@
 
 #include "error.h"
 
+static BackendOptions options = {.s3_retries = -1};
+
+void backend_set_options(const BackendOptions *o)
+{
+        options = *o;
+}
+
+const BackendOptions *backend_options(void)
+{
+        return &options;
+}
+
 int backend_open(const char *location, Backend **out)
 {
         if (!location || !*location) {
@@ -14,10 +26,8 @@ int backend_open(const char *location, Backend **out)
         }
         if (strcmp(location, "mem:") == 0)
                 return backend_mem_open(out);
-        if (strncmp(location, "s3:", 3) == 0) {
-                error_set("%s: the S3 backend is not built yet (issue 5); use a local path", location);
-                return -ENOTSUP;
-        }
+        if (strncmp(location, "s3:", 3) == 0)
+                return backend_s3_open(location + 3, out);
         if (strncmp(location, "local:", 6) == 0)
                 location += 6;
         return backend_local_open(location, out);

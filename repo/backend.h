@@ -23,6 +23,7 @@ typedef struct Backend Backend;
 struct Backend {
         unsigned version;
         const char *kind; /* "local", "mem", "s3" */
+        unsigned parallel; /* requests worth running at once (0: 1) */
         /* Read len bytes at off (len == 0: to the end) and append them to out. */
         int (*read)(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out);
         /* Store the whole object atomically: after a crash it is there whole
@@ -39,12 +40,31 @@ struct Backend {
         void (*close)(Backend *be);
 };
 
+/* Options of remote backends, set once by the command line before any
+ * backend is opened. Secrets never go here (they come from the
+ * environment or a credentials file). */
+typedef struct BackendOptions {
+        const char *s3_region;
+        bool s3_virtual_host;
+        unsigned s3_connections; /* 0: 16 */
+        const char *s3_credentials_file;
+        const char *cacert;
+        bool insecure_tls;
+        bool s3_create_bucket;
+        unsigned s3_timeout; /* seconds a request may stall; 0: 60 */
+        int s3_retries;      /* < 0: 8 */
+} BackendOptions;
+void backend_set_options(const BackendOptions *o);
+const BackendOptions *backend_options(void);
+
 /* Open the backend a location names: "/path" (or "local:/path"), "mem:",
  * "s3:http(s)://...". Caller owns *out and frees it with backend_close(). */
 int backend_open(const char *location, Backend **out);
 void backend_close(Backend *be);
 
 int backend_local_open(const char *path, Backend **out);
+/* "s3:http(s)://host[:port]/bucket[/prefix]" (without the "s3:"). */
+int backend_s3_open(const char *url, Backend **out);
 
 /* In-memory backend for tests: objects live in a list; calls are counted. */
 int backend_mem_open(Backend **out);

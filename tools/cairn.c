@@ -50,6 +50,17 @@ static void usage(FILE *f)
                    "  --json                 machine-readable output\n"
                    "  -q, --quiet            no progress output\n"
                    "  --no-lock              do not lock the repository (read-only commands)\n"
+                   "\nS3 repositories (s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]; credentials from\n"
+                   "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN):\n"
+                   "  --s3-region R          region (default AWS_REGION, AWS_DEFAULT_REGION, us-east-1)\n"
+                   "  --s3-virtual-host      bucket in the host name instead of the path\n"
+                   "  --s3-connections N     parallel requests (default 16)\n"
+                   "  --s3-credentials-file F  AWS credentials file (profile AWS_PROFILE or default)\n"
+                   "  --cacert FILE          trust this CA for https\n"
+                   "  --insecure-tls         do not verify the server's certificate (warns)\n"
+                   "  --s3-create-bucket     init: create the bucket when it is missing\n"
+                   "  --s3-timeout S         seconds a request may stall before a retry (default 60)\n"
+                   "  --s3-retries N         retries of a failed request (default 8)\n"
                    "\n'cairn COMMAND --help' describes each command.\n");
 }
 
@@ -279,9 +290,30 @@ void cli_strv_freep(const char ***v)
         *v = NULL;
 }
 
+/* Global options that take a value, and where each goes. */
+typedef struct ValueOption {
+        const char *name;
+        const char **str;
+        unsigned *num;
+        int *inum;
+} ValueOption;
+
+static BackendOptions backend_opts = {.s3_retries = -1};
+
 /* Take the global options out of argv (anywhere before "--"). */
 static int take_globals(Cli *c, int *argc, char **argv)
 {
+        const ValueOption values[] = {
+                {"--repo", &c->repo},
+                {"-r", &c->repo},
+                {"--password-file", &c->password_file},
+                {"--s3-region", &backend_opts.s3_region},
+                {"--s3-connections", NULL, &backend_opts.s3_connections},
+                {"--s3-credentials-file", &backend_opts.s3_credentials_file},
+                {"--cacert", &backend_opts.cacert},
+                {"--s3-timeout", NULL, &backend_opts.s3_timeout},
+                {"--s3-retries", NULL, NULL, &backend_opts.s3_retries},
+        };
         int out = 0;
         bool dashdash = false;
         for (int i = 0; i < *argc; i++) {
@@ -296,20 +328,42 @@ static int take_globals(Cli *c, int *argc, char **argv)
                         argv[out++] = argv[i];
                         continue;
                 }
-                if (strcmp(a, "-r") == 0 || strcmp(a, "--repo") == 0 || strcmp(a, "--password-file") == 0) {
-                        if (i + 1 >= *argc) {
-                                fprintf(stderr, "cairn: %s needs a value\n", a);
-                                return -EINVAL;
+                const ValueOption *vo = NULL;
+                for (size_t k = 0; k < ELEMENTSOF(values) && !vo; k++) {
+                        size_t l = strlen(values[k].name);
+                        if (strcmp(a, values[k].name) == 0) {
+                                if (i + 1 >= *argc) {
+                                        fprintf(stderr, "cairn: %s needs a value\n", a);
+                                        return -EINVAL;
+                                }
+                                vo = &values[k];
+                                val = argv[++i];
+                        } else if (strncmp(a, values[k].name, l) == 0 && a[l] == '=') {
+                                vo = &values[k];
+                                val = a + l + 1;
                         }
-                        val = argv[++i];
-                        if (a[2] == 'p')
-                                c->password_file = val;
-                        else
-                                c->repo = val;
-                } else if (strncmp(a, "--repo=", 7) == 0) {
-                        c->repo = a + 7;
-                } else if (strncmp(a, "--password-file=", 16) == 0) {
-                        c->password_file = a + 16;
+                }
+                if (vo) {
+                        if (vo->str) {
+                                *vo->str = val;
+                        } else {
+                                char *end;
+                                long v = strtol(val, &end, 10);
+                                if (*end || v < 0 || v > 100000) {
+                                        fprintf(stderr, "cairn: %s takes a number, not '%s'\n", vo->name, val);
+                                        return -EINVAL;
+                                }
+                                if (vo->num)
+                                        *vo->num = (unsigned)v;
+                                else
+                                        *vo->inum = (int)v;
+                        }
+                } else if (strcmp(a, "--s3-virtual-host") == 0) {
+                        backend_opts.s3_virtual_host = true;
+                } else if (strcmp(a, "--insecure-tls") == 0) {
+                        backend_opts.insecure_tls = true;
+                } else if (strcmp(a, "--s3-create-bucket") == 0) {
+                        backend_opts.s3_create_bucket = true;
                 } else if (strcmp(a, "--json") == 0) {
                         c->json = true;
                 } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -342,6 +396,7 @@ int main(int argc, char **argv)
         argv++;
         if (take_globals(&c, &argc, argv) < 0)
                 return EXIT_USAGE;
+        backend_set_options(&backend_opts);
         if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
             strcmp(argv[0], "help") == 0) {
                 usage(argc < 1 ? stderr : stdout);
