@@ -12,6 +12,7 @@
 #include "pack.h"
 
 #define INDEX_FLUSH_PACKS 64 /* write an index file every this many packs */
+#define MAX_UPLOADERS 4      /* packs written at once (each holds 16 MiB) */
 
 struct Repo {
         Backend *be;
@@ -32,7 +33,24 @@ struct Repo {
         IndexPack *unindexed; /* packs written but not yet in an index file */
         size_t nunindexed, capunindexed;
         RepoStats stats;
+
+        /* full packs go to uploader threads, so compression goes on while
+         * a pack is written (an fsync locally, a PUT on S3) */
+        pthread_mutex_t up_mu;
+        pthread_cond_t up_work, up_done;
+        struct Upload *up_head, *up_tail;
+        unsigned up_pending; /* queued or being written */
+        pthread_t up_threads[MAX_UPLOADERS];
+        unsigned up_nthreads;
+        bool up_stop;
+        int up_error;
+        char up_errmsg[1024];
 };
+
+typedef struct Upload {
+        struct Upload *next;
+        PackWriter *w;
+} Upload;
 
 Backend *repo_backend(Repo *r)
 {
@@ -85,6 +103,9 @@ static Repo *repo_alloc(const char *location)
         if (!r)
                 return NULL;
         pthread_mutex_init(&r->mu, NULL);
+        pthread_mutex_init(&r->up_mu, NULL);
+        pthread_cond_init(&r->up_work, NULL);
+        pthread_cond_init(&r->up_done, NULL);
         r->location = strdup(location);
         if (!r->location || index_new(&r->index) < 0 || index_new(&r->index_files) < 0) {
                 index_free(r->index);
@@ -95,10 +116,13 @@ static Repo *repo_alloc(const char *location)
         return r;
 }
 
+static void uploaders_stop(Repo *r);
+
 void repo_close(Repo *r)
 {
         if (!r)
                 return;
+        uploaders_stop(r);
         for (int t = 0; t < 2; t++)
                 pack_writer_free(r->writers[t]);
         for (size_t i = 0; i < r->nunindexed; i++)
@@ -111,6 +135,9 @@ void repo_close(Repo *r)
         if (r->be && !r->borrowed)
                 backend_close(r->be);
         pthread_mutex_destroy(&r->mu);
+        pthread_mutex_destroy(&r->up_mu);
+        pthread_cond_destroy(&r->up_work);
+        pthread_cond_destroy(&r->up_done);
         free(r->location);
         free(r);
 }
@@ -545,6 +572,104 @@ static int pack_commit(Repo *r, PackWriter *w)
         return rc;
 }
 
+static void *uploader(void *arg)
+{
+        Repo *r = arg;
+        pthread_mutex_lock(&r->up_mu);
+        for (;;) {
+                while (!r->up_head && !r->up_stop)
+                        pthread_cond_wait(&r->up_work, &r->up_mu);
+                if (!r->up_head)
+                        break;
+                Upload *u = r->up_head;
+                r->up_head = u->next;
+                if (!r->up_head)
+                        r->up_tail = NULL;
+                bool failed = r->up_error != 0;
+                pthread_mutex_unlock(&r->up_mu);
+                int rc = failed ? 0 : pack_commit(r, u->w);
+                if (failed)
+                        pack_writer_free(u->w);
+                free(u);
+                pthread_mutex_lock(&r->up_mu);
+                if (rc < 0 && !r->up_error) {
+                        r->up_error = rc;
+                        snprintf(r->up_errmsg, sizeof(r->up_errmsg), "%s", error_last());
+                }
+                r->up_pending--;
+                pthread_cond_broadcast(&r->up_done);
+        }
+        pthread_mutex_unlock(&r->up_mu);
+        return NULL;
+}
+
+static void uploaders_stop(Repo *r)
+{
+        pthread_mutex_lock(&r->up_mu);
+        r->up_stop = true;
+        pthread_cond_broadcast(&r->up_work);
+        pthread_mutex_unlock(&r->up_mu);
+        for (unsigned i = 0; i < r->up_nthreads; i++)
+                pthread_join(r->up_threads[i], NULL);
+        r->up_nthreads = 0;
+}
+
+/* Hand a full pack to the uploaders; blocks while as many packs as there
+ * are uploaders are waiting. Returns an earlier upload's error, if any. */
+static int pack_commit_async(Repo *r, PackWriter *w)
+{
+        Upload *u = calloc(1, sizeof(*u));
+        if (!u) {
+                pack_writer_free(w);
+                return -ENOMEM;
+        }
+        u->w = w;
+        pthread_mutex_lock(&r->up_mu);
+        if (!r->up_nthreads) {
+                unsigned want = r->be->parallel ? MIN(r->be->parallel, (unsigned)MAX_UPLOADERS) : 2;
+                for (unsigned i = 0; i < want; i++)
+                        if (pthread_create(&r->up_threads[r->up_nthreads], NULL, uploader, r) == 0)
+                                r->up_nthreads++;
+        }
+        if (!r->up_nthreads) {
+                pthread_mutex_unlock(&r->up_mu);
+                free(u);
+                return pack_commit(r, w);
+        }
+        while (!r->up_error && r->up_pending >= 2 * r->up_nthreads)
+                pthread_cond_wait(&r->up_done, &r->up_mu);
+        int rc = r->up_error;
+        if (rc) {
+                error_set("%s", r->up_errmsg);
+                pthread_mutex_unlock(&r->up_mu);
+                pack_writer_free(w);
+                free(u);
+                return rc;
+        }
+        if (r->up_tail)
+                r->up_tail->next = u;
+        else
+                r->up_head = u;
+        r->up_tail = u;
+        r->up_pending++;
+        pthread_cond_signal(&r->up_work);
+        pthread_mutex_unlock(&r->up_mu);
+        return 0;
+}
+
+/* Wait for every queued pack; the first upload error, if any. */
+static int uploads_wait(Repo *r)
+{
+        pthread_mutex_lock(&r->up_mu);
+        while (r->up_pending)
+                pthread_cond_wait(&r->up_done, &r->up_mu);
+        int rc = r->up_error;
+        if (rc)
+                error_set("%s", r->up_errmsg);
+        pthread_mutex_unlock(&r->up_mu);
+        return rc;
+}
+
 int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const void *p, size_t n, bool *added)
 {
         IndexEntry pending = {.pack = INDEX_PACK_PENDING, .type = type};
@@ -603,7 +728,7 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
         util_scratch_trim(SCRATCH_SEAL, (size_t)16 << 20);
         if (added)
                 *added = true;
-        return full ? pack_commit(r, full) : 0;
+        return full ? pack_commit_async(r, full) : 0;
 undo:
         pthread_mutex_lock(&r->mu);
         index_remove(r->index, id);
@@ -749,13 +874,16 @@ int repo_flush(Repo *r)
                 r->writers[t] = NULL;
                 pthread_mutex_unlock(&r->mu);
                 if (w && pack_writer_count(w) > 0) {
-                        int k = pack_commit(r, w);
+                        int k = pack_commit_async(r, w);
                         if (k < 0 && rc == 0)
                                 rc = k;
                 } else {
                         pack_writer_free(w);
                 }
         }
+        int k = uploads_wait(r);
+        if (rc == 0)
+                rc = k;
         if (rc < 0)
                 return rc;
         pthread_mutex_lock(&r->mu);

@@ -12,13 +12,19 @@
 #
 # Every measured step runs after `sync` under /usr/bin/time -f '%e %M'; the
 # wall seconds are taken from bash's EPOCHREALTIME around it (the same span
-# as %e, with millisecond resolution) and the peak RSS from %M.  The page
-# cache is not dropped, so all figures are warm-cache figures.
+# as %e, with millisecond resolution) and the peak RSS from %M.  In `files`
+# the page cache is not dropped (warm-cache figures); in `mount` it is
+# dropped before every measurement (cold-cache figures).
 #
 # Each section is one function `section_NAME` that runs its measurements and
 # adds rows to the result table with add_row; `SECTIONS` lists the ones run.
-# Only `files` exists so far; FUSE mount reads, S3 and Redis sections are to
-# be added the same way.
+#   files  backup, no-change backup, restore, repository size; it makes the
+#          repositories the later sections read
+#   mount  reads through `cairn mount` and `restic mount` (FUSE): tar of the
+#          whole dataset, dd of big-random.bin, fio 4 KiB random reads, the
+#          mount process's peak RSS; needs root (drop_caches), /dev/fuse,
+#          fusermount3 (Debian fuse3) and fio (installed if missing)
+# S3 and Redis sections are to be added the same way.
 #
 # Environment: BENCH_DIR, CAIRN (cairn binary; default build/tools/cairn,
 # rebuilt with ninja first), RESTIC (default restic).
@@ -31,7 +37,7 @@ SIZE_MIB=1024
 SEED=1
 KEEP=0
 OUT=
-SECTIONS=(files)
+SECTIONS=(files mount)
 
 usage() {
         sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -83,6 +89,39 @@ setup_tools() {
         [ -x "$CAIRN" ] || die "no cairn binary at $CAIRN (build with ninja -C build)"
         RESTIC=${RESTIC:-restic}
         command -v "$RESTIC" >/dev/null || die "restic not found (apt-get install restic)"
+        if [[ " ${SECTIONS[*]} " == *" mount "* ]]; then
+                setup_mount_tools
+        fi
+}
+
+# The mount section needs fio, fusermount3 (cairn, and our unmounts) and
+# `fusermount` (restic 0.14 mounts through bazil.org/fuse, which runs
+# `fusermount` for both mount and unmount).  On Debian 12 the `fuse3`
+# package ships both: /bin/fusermount3 and the symlink
+# /bin/fusermount -> fusermount3 (fusermount3 speaks the same _FUSE_COMMFD
+# protocol, and restic mounts and unmounts fine through it).  Debian's fuse2
+# package `fuse` (2.9.9) must not be installed beside it: fuse3 declares
+# "Breaks: fuse, Replaces: fuse, Provides: fuse", so apt would remove fuse3.
+# So: install fuse3 if fusermount3 is missing, and make the fusermount ->
+# fusermount3 symlink ourselves only if some other setup lacks it.
+setup_mount_tools() {
+        local pkgs=()
+        command -v fio >/dev/null || pkgs+=(fio)
+        command -v fusermount3 >/dev/null || pkgs+=(fuse3)
+        if [ ${#pkgs[@]} -gt 0 ]; then
+                log "installing Debian packages: ${pkgs[*]}"
+                DEBIAN_FRONTEND=noninteractive apt-get -y install "${pkgs[@]}" >/dev/null ||
+                        { apt-get update >/dev/null &&
+                          DEBIAN_FRONTEND=noninteractive apt-get -y install "${pkgs[@]}" >/dev/null; } ||
+                        die "could not install ${pkgs[*]}"
+        fi
+        if ! command -v fusermount >/dev/null; then
+                log "no fusermount: linking it to fusermount3 (restic mount needs it)"
+                ln -s fusermount3 "$(dirname "$(command -v fusermount3)")/fusermount" ||
+                        die "could not make the fusermount -> fusermount3 symlink"
+        fi
+        [ -c /dev/fuse ] || die "no /dev/fuse"
+        [ -w /proc/sys/vm/drop_caches ] || die "cannot write /proc/sys/vm/drop_caches (the mount section needs root)"
 }
 
 # ---------------------------------------------------------------------------
@@ -116,21 +155,22 @@ tree_sums() {
         (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum &&
                 find . -type d | LC_ALL=C sort)
 }
+export -f tree_sums
 
-# verify_tree NAME DIR: DIR must hold exactly the dataset.
+# verify_tree NAME DIR: DIR (a restored tree or a mounted snapshot) must
+# hold exactly the dataset.  Runs under a timeout so a hung mount fails.
 verify_tree() {
-        local name=$1 dir=$2
-        [ -d "$dir" ] || die "$name: restore produced no directory $dir"
-        if ! tree_sums "$dir" >"$RUN/$name.sha256"; then
-                die "$name: could not read the restored tree $dir"
-        fi
+        local name=$1 dir=$2 rc=0
+        [ -d "$dir" ] || die "$name: no directory $dir"
+        timeout -k 10 1800 bash -c 'tree_sums "$1"' _ "$dir" >"$RUN/$name.sha256" || rc=$?
+        [ $rc -eq 0 ] || die "$name: could not read the tree $dir (exit $rc; 124: timed out after 1800 s)"
         if ! cmp -s "$DATA_SUMS" "$RUN/$name.sha256"; then
-                echo "bench: $name: restored tree differs from the dataset:" >&2
+                echo "bench: $name: tree differs from the dataset:" >&2
                 diff "$DATA_SUMS" "$RUN/$name.sha256" | head -20 >&2
                 KEEP=1
-                die "$name: wrong restore (tree kept in $RUN)"
+                die "$name: wrong tree (sums kept in $RUN/$name.sha256)"
         fi
-        log "$name: restore verified ($DATA_FILES files, sha256 of every file)"
+        log "$name: tree verified ($DATA_FILES files, sha256 of every file)"
 }
 
 # ---------------------------------------------------------------------------
@@ -175,16 +215,30 @@ mib() {
 
 ROWS=()
 STEPS=()
+MOUNT_NOTE=
 
 # add_row LABEL CAIRN RESTIC HIGHER_IS_BETTER(1|0) TARGET_RATIO TARGET_TEXT
-# The ratio is oriented so that > 1 means cairn is better.
+# The ratio is oriented so that > 1 means cairn is better.  TARGET_RATIO "-"
+# means no target (the row is for reference): "met?" shows "-".
 add_row() {
         local label=$1 c=$2 r=$3 hib=$4 want=$5 text=$6 ratio met
         ratio=$(awk -v c="$c" -v r="$r" -v h="$hib" 'BEGIN {
                 if (c <= 0) c = 0.001; if (r <= 0) r = 0.001;
                 printf "%.2f", h ? c / r : r / c }')
-        met=$(awk -v x="$ratio" -v w="$want" 'BEGIN {print (x + 0 >= w + 0) ? "yes" : "no"}')
+        if [ "$want" = - ]; then
+                met=-
+        else
+                met=$(awk -v x="$ratio" -v w="$want" 'BEGIN {print (x + 0 >= w + 0) ? "yes" : "no"}')
+        fi
         ROWS+=("| $label | $c | $r | ${ratio}× | $text | $met |")
+}
+
+# add_self_row LABEL CAIRN_CELL RATIO TARGET_RATIO TARGET_TEXT: a row that
+# compares cairn with itself (restic column "-"); RATIO > 1 is better.
+add_self_row() {
+        local label=$1 c=$2 ratio=$3 want=$4 text=$5 met
+        met=$(awk -v x="$ratio" -v w="$want" 'BEGIN {print (x + 0 >= w + 0) ? "yes" : "no"}')
+        ROWS+=("| $label | $c | - | ${ratio}× | $text | $met |")
 }
 
 print_report() {
@@ -193,7 +247,9 @@ print_report() {
         echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
         echo "- disk: $(df -T "$BENCH_DIR" | awk 'NR == 2 {print $1 " (" $2 ")"}') under $BENCH_DIR"
         echo "- cairn: $CAIRN; restic: $("$RESTIC" version | head -1)"
-        echo "- dataset: tools/gendata.py --size-mib $SIZE_MIB --seed $SEED: $DATA_FILES files, $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB); warm page cache; MB = 10^6 bytes"
+        echo "- dataset: tools/gendata.py --size-mib $SIZE_MIB --seed $SEED: $DATA_FILES files, $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB); MB = 10^6 bytes"
+        echo "- backup, restore and repository rows: warm page cache (not dropped)"
+        [ -z "$MOUNT_NOTE" ] || echo "- mount rows: $MOUNT_NOTE"
         echo
         echo "| metric | cairn | restic | ratio | target | met? |"
         echo "|---|---|---|---|---|---|"
@@ -206,12 +262,17 @@ print_report() {
 # Sections
 
 # Files: first backup, no-change backup, full restore, repository size.
+# Leaves the two repositories (PW, CREPO, RREPO, RCACHE) and cairn's restore
+# throughput (C_RESTORE_MBPS) for the later sections; they stay until the run
+# directory is removed at exit.
+PW= CREPO= RREPO= RCACHE= C_RESTORE_MBPS=
 section_files() {
-        local pw=$RUN/password
-        printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$pw"
-        local crepo=$RUN/cairn-repo rrepo=$RUN/restic-repo
+        PW=$RUN/password
+        printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$PW"
+        CREPO=$RUN/cairn-repo RREPO=$RUN/restic-repo RCACHE=$RUN/restic-cache
+        local pw=$PW crepo=$CREPO rrepo=$RREPO
         local cx=("$CAIRN" -r "$crepo" --password-file "$pw" -q)
-        local rx=("$RESTIC" -r "$rrepo" --password-file "$pw" --cache-dir "$RUN/restic-cache")
+        local rx=("$RESTIC" -r "$rrepo" --password-file "$pw" --cache-dir "$RCACHE")
 
         log "files: init repositories"
         "${cx[@]}" init --kdf interactive >"$RUN/cairn-init.log" 2>&1 ||
@@ -248,7 +309,8 @@ section_files() {
         add_row "first backup MB/s" "$(mbps "$DATA_BYTES" "$c_b_s")" "$(mbps "$DATA_BYTES" "$r_b_s")" 1 2 "≥ 2× restic"
         add_row "first backup peak RSS MiB" "$c_b_rss" "$r_b_rss" 0 1 "≤ restic"
         add_row "no-change backup s" "$c_n_s" "$r_n_s" 0 3 "≥ 3× faster"
-        add_row "restore MB/s" "$(mbps "$DATA_BYTES" "$c_r_s")" "$(mbps "$DATA_BYTES" "$r_r_s")" 1 3 "≥ 3× restic"
+        C_RESTORE_MBPS=$(mbps "$DATA_BYTES" "$c_r_s")
+        add_row "restore MB/s" "$C_RESTORE_MBPS" "$(mbps "$DATA_BYTES" "$r_r_s")" 1 3 "≥ 3× restic"
         add_row "restore peak RSS MiB" "$c_r_rss" "$r_r_rss" 0 1 "≤ restic"
         add_row "repository MiB" "$(mib "$c_size")" "$(mib "$r_size")" 0 1 "≤ restic"
 }
