@@ -927,7 +927,8 @@ int fs_mount(Repo *r, const FsOptions *opt)
         }
         /* threads start only now: a daemon's fork keeps none */
         lock_refresh_start(lock);
-        rc = cache_new(r, opt->cache_bytes, 4, &fs.cache);
+        unsigned par = repo_backend(r)->parallel;
+        rc = cache_new(r, opt->cache_bytes, par ? MIN(par, 8u) : 4, &fs.cache);
         pthread_t ra;
         bool ra_started = rc == 0 && pthread_create(&ra, NULL, raise_readahead, (void *)opt->mountpoint) == 0;
         if (rc == 0) {

@@ -53,6 +53,8 @@ typedef struct BackendOptions {
         bool s3_create_bucket;
         unsigned s3_timeout; /* seconds a request may stall; 0: 60 */
         int s3_retries;      /* < 0: 8 */
+        const char *cache_dir; /* metadata cache of remote repositories; NULL: ~/.cache/cairn */
+        bool no_cache;
 } BackendOptions;
 void backend_set_options(const BackendOptions *o);
 const BackendOptions *backend_options(void);
@@ -65,6 +67,10 @@ void backend_close(Backend *be);
 int backend_local_open(const char *path, Backend **out);
 /* "s3:http(s)://host[:port]/bucket[/prefix]" (without the "s3:"). */
 int backend_s3_open(const char *url, Backend **out);
+
+/* Keep whole-object reads of index files, snapshots and tree packs of a
+ * remote backend in dir (see backend-cache.c). Takes inner. */
+int backend_cache_wrap(Backend *inner, const char *dir, Backend **out);
 
 /* In-memory backend for tests: objects live in a list; calls are counted. */
 int backend_mem_open(Backend **out);

@@ -190,7 +190,8 @@ int check_run(Repo *r, const CheckOptions *opt, CheckStats *st)
                                (unsigned long long)p->size, (unsigned long long)inventory_expected_size(p));
         }
         if (rc == 0 && opt->read_data) {
-                unsigned n = opt->workers ? opt->workers : util_ncpu();
+                unsigned par = repo_backend(r)->parallel;
+                unsigned n = opt->workers ? opt->workers : par ? MIN(par, 16u) : util_ncpu();
                 pthread_t th[32];
                 unsigned started = 0;
                 for (unsigned i = 0; i < MIN(n, 32u); i++)

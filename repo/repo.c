@@ -17,6 +17,7 @@
 struct Repo {
         Backend *be;
         bool borrowed; /* be belongs to the caller */
+        bool cached;   /* be keeps metadata in a local cache */
         MasterKey *key;
         char *location;
         char id[ID_HEX_LEN + 1];
@@ -236,6 +237,30 @@ static int config_apply(Repo *r, json_t *cfg)
 }
 
 static int init_common(Repo *r, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out);
+
+/* A remote repository keeps its metadata in a local cache, one directory
+ * per repository id. */
+static void use_cache(Repo *r)
+{
+        const BackendOptions *o = backend_options();
+        if (!r->be->parallel || o->no_cache || r->borrowed)
+                return;
+        char dir[4096];
+        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        if (o->cache_dir)
+                snprintf(dir, sizeof(dir), "%s/%s", o->cache_dir, r->id);
+        else if (xdg && *xdg)
+                snprintf(dir, sizeof(dir), "%s/cairn/%s", xdg, r->id);
+        else if (home && *home)
+                snprintf(dir, sizeof(dir), "%s/.cache/cairn/%s", home, r->id);
+        else
+                return;
+        Backend *wrapped;
+        if (backend_cache_wrap(r->be, dir, &wrapped) == 0) {
+                r->be = wrapped;
+                r->cached = true;
+        }
+}
 static int open_common(Repo *r, const char *pw, size_t pwlen, Repo **out);
 
 int repo_init(const char *location, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out)
@@ -378,6 +403,7 @@ static int open_common(Repo *r, const char *pw, size_t pwlen, Repo **out)
         json_decref(cfg);
         if (rc < 0)
                 goto fail;
+        use_cache(r);
         *out = r;
         return 0;
 fail:
@@ -818,11 +844,25 @@ int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out)
                 return -ENOENT;
         }
         Buf sealed = {0};
-        int rc = backend_read(r->be, name, e.offset, e.length, &sealed);
-        if (rc < 0)
+        const uint8_t *at;
+        int rc;
+        if (e.type == BLOB_TREE && r->cached) {
+                /* remote: tree packs are read whole, and so kept in the
+                 * metadata cache; the next tree is likely in the same pack */
+                rc = backend_read(r->be, name, 0, 0, &sealed);
+                if (rc == 0 && (uint64_t)e.offset + e.length > sealed.len)
+                        rc = -EBADMSG;
+                at = sealed.data + e.offset;
+        } else {
+                rc = backend_read(r->be, name, e.offset, e.length, &sealed);
+                at = sealed.data;
+        }
+        if (rc < 0) {
+                buf_free(&sealed);
                 return rc;
+        }
         size_t before = out->len;
-        rc = repo_blob_decode(r, sealed.data, sealed.len, e.raw_length, out);
+        rc = repo_blob_decode(r, at, e.length, e.raw_length, out);
         buf_free(&sealed);
         if (rc == 0) {
                 /* the id is the keyed hash of the plaintext: check it, so a

@@ -471,7 +471,9 @@ static int restore_contents(Restorer *rs)
         for (size_t i = 0; i < rs->nrefs; i++)
                 if (i == 0 || rs->refs[i].pack != rs->refs[i - 1].pack)
                         rs->groups[rs->ngroups++] = i;
-        unsigned n = rs->opt.workers ? rs->opt.workers : 2 * util_ncpu();
+        /* a remote backend wants many requests in flight; a local one a few */
+        unsigned par = repo_backend(rs->repo)->parallel;
+        unsigned n = rs->opt.workers ? rs->opt.workers : par ? MIN(par, 16u) : 2 * util_ncpu();
         pthread_t th[64];
         n = MIN(n, 64u);
         unsigned started = 0;

@@ -265,7 +265,7 @@ print_report() {
 # Leaves the two repositories (PW, CREPO, RREPO, RCACHE) and cairn's restore
 # throughput (C_RESTORE_MBPS) for the later sections; they stay until the run
 # directory is removed at exit.
-PW= CREPO= RREPO= RCACHE= C_RESTORE_MBPS=
+PW='' CREPO='' RREPO='' RCACHE='' C_RESTORE_MBPS=''
 section_files() {
         PW=$RUN/password
         printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$PW"
@@ -316,6 +316,241 @@ section_files() {
 }
 
 # ---------------------------------------------------------------------------
+# FUSE mounts: bookkeeping, so that a failure anywhere (die, Ctrl-C) still
+# unmounts every mount of this run and ends its process (by PID).
+
+MOUNT_DIRS=()   # mountpoints made by this run ("" once cleanly unmounted)
+MOUNT_PIDS=()   # the mount process of each, same index ("" if not known)
+CAIRN_EXE=
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+        local st
+        st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+        [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# serves PID MNT: PID is alive and has MNT among its arguments (guards
+# against killing a recycled PID).
+serves() {
+        alive "$1" && tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$2"
+}
+
+# is_mounted MNT: MNT is in the mount table (read from /proc/mounts, so a
+# hung file system cannot block the check).
+is_mounted() {
+        awk -v m="$1" '$2 == m {f = 1} END {exit !f}' /proc/mounts
+}
+
+# pid_of_mount EXE MNT: the process running EXE with MNT among its arguments
+# (how the detached `cairn mount --daemon` is found).
+pid_of_mount() {
+        local exe=$1 mnt=$2 d
+        for d in /proc/[0-9]*; do
+                [ "$(readlink "$d/exe" 2>/dev/null)" = "$exe" ] || continue
+                serves "${d#/proc/}" "$mnt" || continue
+                echo "${d#/proc/}"
+                return 0
+        done
+        return 1
+}
+
+# unmount MNT PID: `fusermount3 -u` (a few tries), then wait up to 15 s for
+# the mount process to end.  Falls back to a lazy unmount and to
+# SIGTERM/SIGKILL of PID; returns 1 if any fallback was needed.
+unmount() {
+        local mnt=$1 pid=$2 i forced=0
+        if is_mounted "$mnt"; then
+                for i in 1 2 3 4 5; do
+                        fusermount3 -u "$mnt" 2>>"$RUN/unmount.log" && break
+                        sleep 1
+                done
+                if is_mounted "$mnt"; then
+                        forced=1
+                        log "fusermount3 -u $mnt failed; lazy unmount"
+                        fusermount3 -uz "$mnt" 2>>"$RUN/unmount.log" || true
+                fi
+        fi
+        if [ -n "$pid" ]; then
+                for ((i = 0; i < 150; i++)); do
+                        serves "$pid" "$mnt" || break
+                        sleep 0.1
+                done
+                if serves "$pid" "$mnt"; then
+                        forced=1
+                        log "mount process $pid still running 15 s after the unmount; killing it"
+                        kill -TERM "$pid" 2>/dev/null || true
+                        sleep 2
+                        if serves "$pid" "$mnt"; then kill -KILL "$pid" 2>/dev/null || true; fi
+                fi
+                wait "$pid" 2>/dev/null || true # reaps restic, our child
+        fi
+        return $forced
+}
+
+cleanup_mounts() {
+        local i mnt pid
+        for i in "${!MOUNT_DIRS[@]}"; do
+                mnt=${MOUNT_DIRS[$i]} pid=${MOUNT_PIDS[$i]}
+                [ -n "$mnt" ] || continue
+                if [ -z "$pid" ] && [ -n "$CAIRN_EXE" ]; then
+                        pid=$(pid_of_mount "$CAIRN_EXE" "$mnt") || pid=
+                fi
+                log "cleanup: unmounting $mnt${pid:+ (pid $pid)}"
+                unmount "$mnt" "$pid" || true
+                MOUNT_DIRS[i]=
+        done
+}
+
+drop_caches() {
+        sync
+        echo 3 >/proc/sys/vm/drop_caches || die "could not drop the page cache"
+}
+
+# start_mount TOOL: mount TOOL's repository (from section files) at
+# $RUN/TOOL-mnt with a new process, so its in-memory caches are empty, and
+# wait until the dataset shows under snapshots/latest.  Sets MNT, MOUNT_PID
+# and MOUNT_IDX.
+start_mount() {
+        local tool=$1 log=$RUN/$1-mount.log rc=0 i want t0=$EPOCHREALTIME
+        mkdir -p "$RUN/$tool-mnt"
+        MNT=$(cd "$RUN/$tool-mnt" && pwd -P) # as /proc/mounts shows it
+        MOUNT_IDX=${#MOUNT_DIRS[@]}
+        MOUNT_DIRS+=("$MNT")
+        MOUNT_PIDS+=("")
+        case $tool in
+        cairn)
+                timeout -k 5 300 "$CAIRN" -r "$CREPO" --password-file "$PW" mount "$MNT" --daemon \
+                        >"$log" 2>&1 || rc=$?
+                if [ $rc -ne 0 ]; then
+                        tail -20 "$log" >&2
+                        die "cairn mount --daemon failed (exit $rc; 124: not detached within 300 s)"
+                fi
+                grep -qxF "mounted $CREPO at $MNT" "$log" ||
+                        { cat "$log" >&2; die "cairn mount: no 'mounted $CREPO at $MNT' line"; }
+                MOUNT_PID=$(pid_of_mount "$CAIRN_EXE" "$MNT") ||
+                        die "cairn mount: no daemon process serving $MNT after 'mounted'"
+                ;;
+        restic)
+                "$RESTIC" -r "$RREPO" --password-file "$PW" --cache-dir "$RCACHE" mount "$MNT" \
+                        >"$log" 2>&1 &
+                MOUNT_PID=$!
+                ;;
+        esac
+        MOUNT_PIDS[MOUNT_IDX]=$MOUNT_PID
+        want=$MNT/snapshots/latest$DATA/big-random.bin
+        for ((i = 0; i < 600; i++)); do
+                alive "$MOUNT_PID" ||
+                        { tail -20 "$log" >&2; die "$tool mount (pid $MOUNT_PID) ended before the snapshot showed"; }
+                if is_mounted "$MNT"; then
+                        rc=0
+                        timeout -k 2 10 test -f "$want" || rc=$?
+                        [ $rc -eq 0 ] && break
+                        [ $rc -lt 124 ] || die "$tool mount: stat of $want hung (no answer in 10 s)"
+                fi
+                sleep 0.5
+        done
+        [ $i -lt 600 ] || die "$tool mount: $want did not show within 300 s"
+        log "$tool: mounted at $MNT in $(elapsed "$t0") s (pid $MOUNT_PID)"
+}
+
+# mount_reads TOOL: on the fresh mount MNT (process MOUNT_PID), each after
+# dropping the page cache: tar of the dataset, dd of big-random.bin, fio 4 KiB
+# random reads; then the process's peak RSS, then every byte checked.  Sets
+# M_TAR M_DD (MB/s), M_IOPS, M_P99 (ms), M_RSS (MiB).  Every read runs under
+# a timeout, so a hung mount fails the run instead of stalling it.
+mount_reads() {
+        local tool=$1 dir=$MNT/snapshots/latest$DATA
+        local big=$MNT/snapshots/latest$DATA/big-random.bin big_bytes fio_bytes out
+        big_bytes=$(stat -c %s "$DATA/big-random.bin")
+        fio_bytes=$((big_bytes < 314572800 ? big_bytes : 314572800)) # 300M, or less when smaller
+
+        # `| cat`: GNU tar writing straight to /dev/null skips reading files.
+        drop_caches
+        measure "$tool-mount-tar" timeout -k 10 1800 \
+                bash -c 'set -o pipefail; cd "$1" && tar cf - . | cat >/dev/null' _ "$dir"
+        M_TAR=$(mbps "$DATA_BYTES" "$SECS")
+
+        drop_caches
+        measure "$tool-mount-dd" timeout -k 10 900 dd if="$big" of=/dev/null bs=1M
+        grep -q "^$big_bytes bytes" "$RUN/$tool-mount-dd.log" ||
+                { cat "$RUN/$tool-mount-dd.log" >&2; die "$tool mount: dd did not read $big_bytes bytes"; }
+        M_DD=$(mbps "$big_bytes" "$SECS")
+
+        # fio's --invalidate=1 drops the file's pages at its start; during the
+        # 20 s run, pages read once stay in the (FUSE) page cache, so later
+        # reads may hit it, for both tools alike.
+        drop_caches
+        measure "$tool-mount-fio" timeout -k 10 300 \
+                fio --name=rand --filename="$big" --rw=randread --bs=4k --ioengine=psync \
+                --direct=0 --size="$fio_bytes" --runtime=20 --time_based --numjobs=1 \
+                --invalidate=1 --output-format=json --output="$RUN/$tool-fio.json"
+        out=$(python3 - "$RUN/$tool-fio.json" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read()
+job = json.loads(text[text.index("{"):])["jobs"][0]
+if job["error"] or job["read"]["io_bytes"] <= 0:
+    sys.exit("fio: error %s, %s bytes read" % (job["error"], job["read"]["io_bytes"]))
+r = job["read"]
+print("%.0f %.3f" % (r["iops"], r["clat_ns"]["percentile"]["99.000000"] / 1e6))
+PY
+) || die "$tool mount: could not read fio's results in $RUN/$tool-fio.json"
+        read -r M_IOPS M_P99 <<<"$out"
+        log "$tool-mount-fio: $M_IOPS IOPS, p99 $M_P99 ms"
+
+        alive "$MOUNT_PID" || die "$tool mount process $MOUNT_PID died during the measurements"
+        M_RSS=$(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$MOUNT_PID/status")
+        [ -n "$M_RSS" ] || die "$tool mount: no VmHWM in /proc/$MOUNT_PID/status"
+        log "$tool mount: peak RSS (VmHWM) $M_RSS MiB"
+
+        verify_tree "$tool-mount" "$dir"
+}
+
+# Mount: reads through each tool's FUSE mount of the repositories that
+# section files made, cold caches (see mount_reads and MOUNT_NOTE).
+section_mount() {
+        if [ -z "$CREPO" ] || [ ! -d "$CREPO" ] || [ ! -d "$RREPO" ]; then
+                die "mount: needs the repositories of section files (put files before mount in SECTIONS)"
+        fi
+        CAIRN_EXE=$(readlink -f "$CAIRN")
+        local tool c_tar c_dd c_iops c_p99 c_rss r_tar r_dd r_iops r_p99 r_rss
+        for tool in cairn restic; do
+                log "mount: $tool"
+                start_mount "$tool"
+                mount_reads "$tool"
+                if ! unmount "$MNT" "$MOUNT_PID"; then
+                        [ "$tool" != cairn ] ||
+                                die "cairn mount did not end cleanly after 'fusermount3 -u $MNT' (see $RUN/unmount.log)"
+                        log "restic mount needed forcing to end"
+                fi
+                MOUNT_DIRS[MOUNT_IDX]=
+                log "$tool: unmounted"
+                case $tool in
+                cairn) c_tar=$M_TAR c_dd=$M_DD c_iops=$M_IOPS c_p99=$M_P99 c_rss=$M_RSS ;;
+                restic) r_tar=$M_TAR r_dd=$M_DD r_iops=$M_IOPS r_p99=$M_P99 r_rss=$M_RSS ;;
+                esac
+        done
+
+        MOUNT_NOTE="kernel page cache cold: \`sync; echo 3 > /proc/sys/vm/drop_caches\` before each of tar, dd, fio; each repository freshly mounted once (new process, empty in-memory caches; cairn \`mount --daemon\`, default --cache-size; restic \`mount\` with its on-disk metadata cache from the backups) and tar, dd, fio run in that order on it; tar = \`tar cf - . | cat >/dev/null\` of the dataset dir (MB/s of file bytes), dd = big-random.bin bs=1M, fio = 4 KiB psync randread over big-random.bin, --invalidate=1, 20 s, 1 job (later reads may hit the FUSE page cache); peak RSS = VmHWM of the mount process after the three"
+        add_row "mount tar MB/s" "$c_tar" "$r_tar" 1 5 "≥ 5× restic"
+        add_row "mount dd MB/s" "$c_dd" "$r_dd" 1 3 "≥ 3× restic"
+        add_row "mount 4K random IOPS" "$c_iops" "$r_iops" 1 5 "≥ 5× restic"
+        add_row "mount 4K p99 ms" "$c_p99" "$r_p99" 0 - "- (reference)"
+        add_row "mount peak RSS MiB" "$c_rss" "$r_rss" 0 - "- (reference)"
+        add_self_row "cairn mount tar ÷ cairn restore" "$c_tar vs $C_RESTORE_MBPS MB/s" \
+                "$(awk -v a="$c_tar" -v b="$C_RESTORE_MBPS" 'BEGIN {printf "%.2f", a / b}')" 0.8 "≥ 0.8× restore"
+        add_self_row "cairn mount dd ÷ cairn restore" "$c_dd vs $C_RESTORE_MBPS MB/s" \
+                "$(awk -v a="$c_dd" -v b="$C_RESTORE_MBPS" 'BEGIN {printf "%.2f", a / b}')" 0.8 "≥ 0.8× restore"
+}
+
+# ---------------------------------------------------------------------------
+
+# Unmount first (a mount inside $RUN must not be walked by rm -rf).
+on_exit() {
+        set +e
+        cleanup_mounts
+        if [ "$KEEP" = 1 ]; then log "kept $RUN"; else rm -rf "$RUN"; fi
+}
 
 main() {
         local t_start=$EPOCHREALTIME
@@ -323,7 +558,9 @@ main() {
         setup_data
         RUN=$BENCH_DIR/run-$(date +%Y%m%d-%H%M%S)-$$
         mkdir -p "$RUN"
-        trap 'if [ "$KEEP" = 1 ]; then log "kept $RUN"; else rm -rf "$RUN"; fi' EXIT
+        trap on_exit EXIT
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
         log "run directory $RUN"
 
         local s

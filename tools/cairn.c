@@ -61,6 +61,9 @@ static void usage(FILE *f)
                    "  --s3-create-bucket     init: create the bucket when it is missing\n"
                    "  --s3-timeout S         seconds a request may stall before a retry (default 60)\n"
                    "  --s3-retries N         retries of a failed request (default 8)\n"
+                   "  --cache-dir DIR        where remote repositories keep a copy of their index,\n"
+                   "                         snapshots and trees (default ~/.cache/cairn)\n"
+                   "  --no-cache             no such copy\n"
                    "\n'cairn COMMAND --help' describes each command.\n");
 }
 
@@ -313,6 +316,7 @@ static int take_globals(Cli *c, int *argc, char **argv)
                 {"--cacert", &backend_opts.cacert},
                 {"--s3-timeout", NULL, &backend_opts.s3_timeout},
                 {"--s3-retries", NULL, NULL, &backend_opts.s3_retries},
+                {"--cache-dir", &backend_opts.cache_dir},
         };
         int out = 0;
         bool dashdash = false;
@@ -362,6 +366,8 @@ static int take_globals(Cli *c, int *argc, char **argv)
                         backend_opts.s3_virtual_host = true;
                 } else if (strcmp(a, "--insecure-tls") == 0) {
                         backend_opts.insecure_tls = true;
+                } else if (strcmp(a, "--no-cache") == 0) {
+                        backend_opts.no_cache = true;
                 } else if (strcmp(a, "--s3-create-bucket") == 0) {
                         backend_opts.s3_create_bucket = true;
                 } else if (strcmp(a, "--json") == 0) {
