@@ -2,6 +2,7 @@
 #include "cache.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct CacheEntry {
         /* for the loader */
         char pack[ID_HEX_LEN + 9];
         IndexEntry where;
+        size_t reserved; /* budget taken while loading */
 };
 
 typedef struct Task {
@@ -41,6 +43,7 @@ struct BlobCache {
         CacheEntry *buckets[BUCKETS];
         CacheEntry *head, *tail;
         Task *tasks, *tasks_tail;
+        size_t freed; /* bytes evicted since the last malloc_trim */
         bool stop;
         pthread_t *threads;
         unsigned nthreads;
@@ -110,15 +113,27 @@ static void evict(BlobCache *c)
                         lru_unlink(c, e);
                         unhash(c, e);
                         c->bytes -= e->data.len;
+                        c->freed += e->data.len;
                         entry_free(e);
                 }
                 e = prev;
         }
 }
 
+/* With mu held: a load starts; its blob counts against the budget from
+ * now on, so loads in flight cannot push the cache past it. */
+static void reserve(BlobCache *c, CacheEntry *e)
+{
+        e->reserved = e->where.raw_length;
+        c->bytes += e->reserved;
+        evict(c);
+}
+
 /* With mu held: a load ended. */
 static void finish(BlobCache *c, CacheEntry *e, int rc)
 {
+        c->bytes -= e->reserved;
+        e->reserved = 0;
         if (rc == 0) {
                 e->state = READY;
                 c->bytes += e->data.len;
@@ -202,8 +217,12 @@ int cache_get(BlobCache *c, const uint8_t id[ID_LEN], CacheEntry **out)
         pthread_mutex_unlock(&c->mu);
 
         int rc = repo_blob_locate(c->repo, id, e->pack, &e->where);
-        if (rc == 0)
+        if (rc == 0) {
+                pthread_mutex_lock(&c->mu);
+                reserve(c, e);
+                pthread_mutex_unlock(&c->mu);
                 load_run(c, &e, 1, &rc);
+        }
         pthread_mutex_lock(&c->mu);
         finish(c, e, rc);
         if (rc < 0) {
@@ -217,6 +236,21 @@ int cache_get(BlobCache *c, const uint8_t id[ID_LEN], CacheEntry **out)
         return 0;
 }
 
+/* Blobs under glibc's mmap threshold live in malloc arenas, and evicting
+ * them leaves free holes there that larger blobs cannot use: after a tree
+ * of small files, reading big files pushed RSS 200 MiB past the cache
+ * size. Giving freed pages back now and then keeps RSS near the budget. */
+static void maybe_trim(BlobCache *c)
+{
+        pthread_mutex_lock(&c->mu);
+        bool trim = c->freed > c->max_bytes / 8;
+        if (trim)
+                c->freed = 0;
+        pthread_mutex_unlock(&c->mu);
+        if (trim)
+                malloc_trim(0);
+}
+
 void cache_put(BlobCache *c, CacheEntry *e)
 {
         if (!e)
@@ -225,6 +259,7 @@ void cache_put(BlobCache *c, CacheEntry *e)
         e->refs--;
         evict(c);
         pthread_mutex_unlock(&c->mu);
+        maybe_trim(c);
 }
 
 const uint8_t *cache_data(const CacheEntry *e)
@@ -269,6 +304,10 @@ static void run_task(BlobCache *c, Task *t)
                         t->v[k++] = t->v[i];
                 }
         }
+        pthread_mutex_lock(&c->mu);
+        for (size_t i = 0; i < k; i++)
+                reserve(c, t->v[i]);
+        pthread_mutex_unlock(&c->mu);
         qsort(t->v, k, sizeof(CacheEntry *), cmp_where);
         for (size_t i = 0; rcs && i < k;) {
                 size_t j = i + 1;

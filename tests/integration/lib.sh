@@ -40,6 +40,11 @@ _lib_cleanup() {
         for m in $(awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r); do
                 umount -l "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
         done
+        # Servers a script started outside its job table (s3_start), last first.
+        local i
+        for ((i = ${#_lib_cleanup_hooks[@]} - 1; i >= 0; i--)); do
+                ${_lib_cleanup_hooks[i]} >/dev/null 2>&1 || true
+        done
         if [[ ${KEEP_TMP:-0} == 1 ]]; then
                 echo "kept $TMP" >&2
         else
@@ -47,7 +52,14 @@ _lib_cleanup() {
         fi
         exit "$rc"
 }
+_lib_cleanup_hooks=()
 trap _lib_cleanup EXIT
+
+# on_cleanup CMD...: run CMD (word-split) when the script exits, after the
+# background jobs are killed and the mounts detached, before $TMP goes.
+on_cleanup() {
+        _lib_cleanup_hooks+=("$*")
+}
 
 unset CAIRN_PASSWORD
 export CAIRN_REPOSITORY=$TMP/repo
@@ -325,4 +337,143 @@ for s in snaps:
     elif s["id"] == want:
         print(name)
 PY
+}
+
+# --- S3 (s3rver, awscli, the fault proxy) ---------------------------------
+# s3_start runs tests/s3/setup.sh (installs s3rver and awscli when missing:
+# a missing or broken S3 server is a failure, never a skip), starts an
+# s3rver on a free loopback port with data under $TMP, and points cairn at
+# it: CAIRN_REPOSITORY=s3:http://127.0.0.1:PORT/cairn-test/repo, with the
+# server's keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. The server
+# stops when the script exits. Bucket `cairn-test` exists from the start
+# (server.sh --bucket adds more); others must be created by their client.
+S3_TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/../s3" && pwd)"
+FAULTPROXY=$S3_TESTS/faultproxy.py
+S3_BUCKET=cairn-test
+S3_KEY_ID=S3RVER
+S3_SECRET=S3RVER
+AWS_BIN=/usr/bin/aws
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
+free_port() {
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# s3_start [--https] [--bucket NAME]...: start s3rver (see above). Sets
+# S3_PORT, S3_DIR (its data, log and pid), S3_ENDPOINT (http(s)://127.0.0.1:
+# PORT) and, with --https, S3_CACERT (the self-signed certificate to trust;
+# the URL becomes https). Exports the AWS variables for cairn and awscli,
+# with every other AWS setting of this machine (config, profile, token)
+# cleared so that nothing but the test's values counts.
+s3_start() {
+        local -a extra=()
+        local scheme=http
+        S3_CACERT=
+        while (($#)); do
+                case $1 in
+                --https) scheme=https; S3_CACERT=$TMP/s3-certs/cert.pem; extra+=(--https "$TMP/s3-certs"); shift ;;
+                --bucket) extra+=(--bucket "$2"); shift 2 ;;
+                *) fail "s3_start: unknown option $1" ;;
+                esac
+        done
+        bash "$S3_TESTS/setup.sh" || fail "tests/s3/setup.sh could not install s3rver / awscli"
+        [[ -x $AWS_BIN ]] || fail "awscli ($AWS_BIN) missing after tests/s3/setup.sh"
+        S3_DIR=$TMP/s3rver
+        local try
+        for try in 1 2 3; do
+                S3_PORT=$(free_port)
+                if bash "$S3_TESTS/server.sh" start "$S3_DIR" "$S3_PORT" "${extra[@]}" 2>"$TMP/s3rver-start.err"; then
+                        break
+                fi
+                ((try < 3)) || { cat "$TMP/s3rver-start.err" >&2; fail "s3rver did not start"; }
+        done
+        on_cleanup bash "$S3_TESTS/server.sh" stop "$S3_DIR"
+        S3_ENDPOINT=$scheme://127.0.0.1:$S3_PORT
+        unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_REGION AWS_ENDPOINT_URL AWS_CA_BUNDLE
+        export AWS_ACCESS_KEY_ID=$S3_KEY_ID AWS_SECRET_ACCESS_KEY=$S3_SECRET
+        export AWS_DEFAULT_REGION=us-east-1
+        # awscli: no machine config, no pager, no metadata-service lookups.
+        export AWS_CONFIG_FILE=$TMP/aws-config AWS_SHARED_CREDENTIALS_FILE=$TMP/aws-credentials
+        : >"$AWS_CONFIG_FILE"
+        : >"$AWS_SHARED_CREDENTIALS_FILE"
+        export AWS_PAGER= AWS_EC2_METADATA_DISABLED=true AWS_MAX_ATTEMPTS=3
+        export CAIRN_REPOSITORY=s3:$S3_ENDPOINT/$S3_BUCKET/repo
+}
+
+# s3_stop: stop the server now (it also stops by itself at exit).
+s3_stop() {
+        bash "$S3_TESTS/server.sh" stop "$S3_DIR" || fail "could not stop s3rver"
+}
+
+# s3aws ARGS...: awscli against the test server, quiet, JSON output.
+s3aws() {
+        local -a ca=()
+        [[ -z ${S3_CACERT:-} ]] || ca=(--ca-bundle "$S3_CACERT")
+        "$AWS_BIN" --endpoint-url "$S3_ENDPOINT" "${ca[@]}" --output json "$@"
+}
+
+# s3_objects BUCKET [PREFIX]: every object as "KEY<TAB>SIZE", one a line,
+# sorted, from awscli's ListObjectsV2 (100 keys a page, so that the paging
+# with continuation tokens is used too). Empty when there are none.
+s3_objects() {
+        local -a pfx=()
+        [[ -z ${2:-} ]] || pfx=(--prefix "$2")
+        s3aws s3api list-objects-v2 --bucket "$1" "${pfx[@]}" --page-size 100 >"$TMP/s3list.json" ||
+                fail "aws s3api list-objects-v2 --bucket $1 failed"
+        python3 - "$TMP/s3list.json" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read().strip()
+d = json.loads(text) if text else {}
+for o in sorted(d.get("Contents") or [], key=lambda o: o["Key"]):
+    print("%s\t%d" % (o["Key"], o["Size"]))
+PY
+}
+
+# s3_bucket_exists BUCKET: status 0 when the server has the bucket.
+s3_bucket_exists() {
+        s3aws s3api head-bucket --bucket "$1" >/dev/null 2>&1
+}
+
+# expect_no_secret SECRET FILE...: SECRET appears in none of the FILEs.
+expect_no_secret() {
+        local secret=$1 f
+        shift
+        for f in "$@"; do
+                if grep -qF -- "$secret" "$f"; then
+                        fail "the secret key appears in $f"
+                fi
+        done
+}
+
+# faultproxy_start [OPTION...]: start tests/s3/faultproxy.py in front of the
+# S3 server (options as the proxy's: --fail-rate R, --fail-all, ...), as a
+# job of this shell. Sets PROXY_PID, PROXY_PORT, PROXY_STATS (its JSON
+# counts, written when it stops) and PROXY_REPOSITORY, the repository URL
+# through the proxy.
+faultproxy_start() {
+        local n=${_proxy_n:-0}
+        _proxy_n=$((n + 1))
+        PROXY_STATS=$TMP/proxy$n.stats.json
+        rm -f "$TMP/proxy$n.port"
+        python3 "$FAULTPROXY" --upstream "127.0.0.1:$S3_PORT" --ready-file "$TMP/proxy$n.port" \
+                --stats "$PROXY_STATS" --log "$TMP/proxy$n.log" "$@" >"$TMP/proxy$n.out" 2>&1 &
+        PROXY_PID=$!
+        local i
+        for ((i = 0; i < 100; i++)); do
+                [[ -s $TMP/proxy$n.port ]] && break
+                proc_alive "$PROXY_PID" || { cat "$TMP/proxy$n.out" >&2; fail "faultproxy.py exited"; }
+                sleep 0.1
+        done
+        [[ -s $TMP/proxy$n.port ]] || fail "faultproxy.py not ready after 10 s"
+        PROXY_PORT=$(cat "$TMP/proxy$n.port")
+        PROXY_REPOSITORY=s3:http://127.0.0.1:$PROXY_PORT/$S3_BUCKET/repo
+}
+
+# faultproxy_stop: SIGTERM the proxy, wait for it, print its counts.
+faultproxy_stop() {
+        kill -TERM "$PROXY_PID" 2>/dev/null || true
+        wait_exit "$PROXY_PID" 10 || fail "faultproxy.py (pid $PROXY_PID) did not stop"
+        wait "$PROXY_PID" 2>/dev/null || true
+        [[ -s $PROXY_STATS ]] || fail "faultproxy.py wrote no counts to $PROXY_STATS"
+        echo "proxy counts: $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), sort_keys=True))' "$PROXY_STATS")"
 }

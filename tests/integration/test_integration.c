@@ -35,7 +35,12 @@
         X(mount_live)          \
         X(mount_corrupt)       \
         X(mount_unmount)       \
-        X(mount_memory)
+        X(mount_memory)        \
+        X(s3_cycle)            \
+        X(s3_interop)          \
+        X(s3_faults)           \
+        X(s3_errors)           \
+        X(s3_tls)
 
 static void run_script(const char *name)
 {

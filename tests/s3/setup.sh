@@ -51,6 +51,7 @@ if [[ $(cat "$dir/.installed" 2>/dev/null) != "s3rver@$S3RVER_VERSION" || ! -f $
                 tail -n 20 "$tmp/npm.log" >&2
                 die "npm install s3rver@$S3RVER_VERSION failed"
         }
+        rm -f "$tmp/npm.log"
         echo "s3rver@$S3RVER_VERSION" >"$tmp/.installed"
         rm -rf "$dir"
         mv "$tmp" "$dir"

@@ -1,0 +1,80 @@
+#!/bin/bash
+# s3_cycle: the whole life of a repository on S3 (s3rver, signatures
+# checked): init creates a missing bucket only when asked
+# (--s3-create-bucket), backup of a generated tree (2000 small files, a
+# 50 MiB file, every kind of entry), restore and a FUSE mount both equal to
+# the source, an unchanged second backup adds next to nothing, forget
+# --keep-last 1 --prune, check --read-data, a second restore still equal,
+# and no lock left behind in the bucket.
+source "$(dirname "$0")/lib.sh"
+
+s3_start
+SRC=$TMP/src
+MNT=$TMP/mnt
+gentree "$SRC" --small 2000 --big-mib 50
+
+# A bucket the server does not have yet: init without --s3-create-bucket
+# fails and creates nothing, with it the bucket and the repository appear.
+BUCKET=cairn-cycle
+export CAIRN_REPOSITORY=s3:$S3_ENDPOINT/$BUCKET/repo
+! s3_bucket_exists "$BUCKET" || fail "bucket $BUCKET exists before the test created it"
+expect_fail "$CAIRN" init --kdf min
+expect_err_line "$BUCKET"
+! s3_bucket_exists "$BUCKET" || fail "init without --s3-create-bucket created bucket $BUCKET"
+expect_exit 0 "$CAIRN" init --kdf min --s3-create-bucket
+grep -q '^created repository [0-9a-f]* at ' "$TMP/out" || fail "init output: $(cat "$TMP/out")"
+s3_bucket_exists "$BUCKET" || fail "init --s3-create-bucket did not create bucket $BUCKET"
+[[ -n $(s3_objects "$BUCKET" repo/config) ]] || fail "no repo/config object after init"
+# A second init on the same location refuses.
+expect_fail "$CAIRN" init --kdf min --s3-create-bucket
+
+# First backup.
+expect_exit 0 "$CAIRN" backup --json "$SRC"
+first_added=$(pyjson 'd["data_added"]')
+total_bytes=$(pyjson 'd["total_bytes"]')
+total_files=$(pyjson 'd["total_files"]')
+((first_added > 0)) || fail "first backup added $first_added bytes"
+expect_eq "$(snapshot_count)" 1 "snapshots after one backup"
+
+# Restore, compared entry by entry.
+expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst"
+treecmp "$SRC" "$TMP/dst" --no-atime
+# dump of the big file (ranged reads of several packs).
+"$CAIRN" dump "latest:$SRC/big.bin" >"$TMP/dump" || fail "dump big.bin failed"
+cmp "$TMP/dump" "$SRC/big.bin" || fail "dump big.bin differs"
+rm -f "$TMP/dump"
+
+# The FUSE mount over S3: the whole tree, and random ranges of big.bin.
+mount_repo "$MNT"
+treecmp "$SRC" "$MNT/snapshots/latest$SRC" --no-atime --no-sparse --nlink
+python3 "$READCHECK" ranges "$SRC/big.bin" "$MNT/snapshots/latest$SRC/big.bin" --count 200 ||
+        fail "range reads of big.bin through the mount differ from the source"
+unmount_repo "$MNT"
+
+# Unchanged second backup: almost nothing added, every file from the parent.
+expect_exit 0 "$CAIRN" backup --json "$SRC"
+added=$(pyjson 'd["data_added"]')
+((added * 100 < total_bytes)) || fail "unchanged backup added $added of $total_bytes bytes (>= 1%)"
+expect_eq "$(pyjson 'd["files_unmodified"]')" "$total_files" "files_unmodified of an unchanged backup"
+expect_eq "$(pyjson 'd["files_new"]')" 0 "files_new of an unchanged backup"
+expect_eq "$(snapshot_count)" 2 "snapshots after two backups"
+keep=$(snapshot_ids | tail -n 1)
+
+# forget --keep-last 1 --prune: the newest stays, its data still complete.
+expect_exit 0 "$CAIRN" forget --keep-last 1 --prune
+expect_eq "$(snapshot_count)" 1 "snapshots after forget --keep-last 1"
+expect_eq "$(snapshot_ids)" "$keep" "the snapshot forget kept"
+nsnap_objects=$(s3_objects "$BUCKET" repo/snapshots/ | wc -l)
+expect_eq "$nsnap_objects" 1 "objects under repo/snapshots/ after forget"
+expect_check --read-data
+
+expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst2"
+treecmp "$SRC" "$TMP/dst2" --no-atime
+
+# Nothing left locked, nothing written outside the repository's prefix.
+locks=$(s3_objects "$BUCKET" repo/locks/)
+[[ -z $locks ]] || fail "locks left in the bucket: $locks"
+outside=$(s3_objects "$BUCKET" | cut -f1 | grep -v '^repo/' || true)
+[[ -z $outside ]] || fail "objects outside the repo/ prefix: $outside"
+
+echo "ok: s3_cycle"

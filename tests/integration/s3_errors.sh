@@ -1,0 +1,128 @@
+#!/bin/bash
+# s3_errors: each S3 misconfiguration fails cleanly — exit 1, one line on
+# stderr naming the problem (the server's status and code where there is
+# one), fast (no endless retries of a 4xx), nothing created — and no secret
+# key ever appears in any output: wrong secret key (403
+# SignatureDoesNotMatch), unknown access key (403 InvalidAccessKeyId), no
+# credentials at all, credentials from a file (--s3-credentials-file with
+# AWS_PROFILE or [default]), a missing bucket without --s3-create-bucket
+# (404 NoSuchBucket, bucket named, not created), a bucket without a
+# repository, a server nobody listens on, malformed s3: locations.
+source "$(dirname "$0")/lib.sh"
+
+s3_start
+SRC=$TMP/src
+gentree "$SRC" --small 50 --big-mib 1
+expect_exit 0 "$CAIRN" init --kdf min
+expect_exit 0 "$CAIRN" backup "$SRC"
+snap=$(last_snapshot_id)
+
+WRONG_SECRET=wrongSecret+Zq7vX9pL2/kTT0ps
+ALL_OUTPUT=$TMP/all-output
+: >"$ALL_OUTPUT"
+# keep: the last command's stdout and stderr, for the final secret check.
+keep() {
+        cat "$TMP/out" "$TMP/err" >>"$ALL_OUTPUT"
+}
+
+# --- wrong secret key: 403 SignatureDoesNotMatch, for reads and for writes
+for cmd in snapshots "backup $SRC" "restore latest:$SRC --target $TMP/never" check; do
+        # shellcheck disable=SC2086
+        AWS_SECRET_ACCESS_KEY=$WRONG_SECRET expect_exit 1 timeout 60 "$CAIRN" $cmd
+        keep
+        expect_err_line 'SignatureDoesNotMatch'
+        expect_err_line '403'
+done
+[[ ! -e $TMP/never ]] || fail "restore with a wrong secret created its target"
+expect_eq "$(snapshot_ids)" "$snap" "snapshots after backups with a wrong secret"
+
+# --- unknown access key id: 403 InvalidAccessKeyId
+AWS_ACCESS_KEY_ID=AKIANOSUCHKEY0000000 expect_exit 1 timeout 60 "$CAIRN" snapshots
+keep
+expect_err_line '403.*InvalidAccessKeyId|InvalidAccessKeyId.*403'
+
+# --- no credentials at all: says which variables to set
+(
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        expect_exit 1 timeout 60 "$CAIRN" snapshots
+        keep
+        expect_err_line 'AWS_ACCESS_KEY_ID'
+)
+
+# --- credentials from a file (AWS ini format), profile from AWS_PROFILE
+CREDS=$TMP/credentials
+cat >"$CREDS" <<EOF
+[default]
+aws_access_key_id = $S3_KEY_ID
+aws_secret_access_key = $WRONG_SECRET
+
+[cairn]
+aws_access_key_id=$S3_KEY_ID
+aws_secret_access_key=$S3_SECRET
+EOF
+(
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        AWS_PROFILE=cairn expect_exit 0 timeout 60 "$CAIRN" --s3-credentials-file "$CREDS" snapshots --json
+        expect_eq "$(pyjson '[s["id"] for s in d]')" "[\"$snap\"]" "snapshots with credentials from the file"
+        # [default] when AWS_PROFILE is not set: its secret is the wrong one.
+        expect_exit 1 timeout 60 "$CAIRN" snapshots --s3-credentials-file "$CREDS"
+        keep
+        expect_err_line 'SignatureDoesNotMatch'
+        # A profile the file lacks.
+        AWS_PROFILE=nosuchprofile expect_exit 1 timeout 60 "$CAIRN" --s3-credentials-file "$CREDS" snapshots
+        keep
+        expect_err_line 'nosuchprofile|credentials'
+        # A file that does not exist: named.
+        expect_exit 1 timeout 60 "$CAIRN" --s3-credentials-file "$TMP/no-such-credentials" snapshots
+        keep
+        expect_err_line 'no-such-credentials'
+)
+
+# --- a bucket the server does not have, without --s3-create-bucket
+NOBUCKET=s3:$S3_ENDPOINT/no-such-bucket/repo
+for cmd in "init --kdf min" snapshots "backup $SRC"; do
+        # shellcheck disable=SC2086
+        CAIRN_REPOSITORY=$NOBUCKET expect_exit 1 timeout 60 "$CAIRN" $cmd
+        keep
+        expect_err_line 'no-such-bucket'
+        expect_err_line 'NoSuchBucket|404'
+done
+! s3_bucket_exists no-such-bucket || fail "a command without --s3-create-bucket created the bucket"
+
+# --- the bucket exists, the prefix holds no repository: nothing created
+CAIRN_REPOSITORY=s3:$S3_ENDPOINT/$S3_BUCKET/empty-prefix expect_exit 1 timeout 60 "$CAIRN" snapshots
+keep
+expect_err_line '.'
+CAIRN_REPOSITORY=s3:$S3_ENDPOINT/$S3_BUCKET/empty-prefix expect_exit 1 timeout 60 "$CAIRN" backup "$SRC"
+keep
+expect_err_line '.'
+[[ -z $(s3_objects "$S3_BUCKET" empty-prefix/) ]] || fail "a failed command wrote under empty-prefix/"
+
+# --- nobody listens: a bounded number of retries, then one line
+dead=$(free_port)
+start=$SECONDS
+CAIRN_REPOSITORY=s3:http://127.0.0.1:$dead/$S3_BUCKET/repo expect_exit 1 timeout 120 \
+        "$CAIRN" --s3-retries 2 --s3-timeout 2 snapshots
+keep
+expect_err_line "s3 |127\\.0\\.0\\.1:$dead"
+((SECONDS - start < 60)) || fail "giving up on a dead server took $((SECONDS - start)) s"
+
+# --- malformed locations: one line each, naming the location
+for loc in "s3:ftp://127.0.0.1:$S3_PORT/$S3_BUCKET" "s3:http://127.0.0.1:$S3_PORT/" \
+        "s3:http://127.0.0.1:$S3_PORT/ab" "s3:127.0.0.1:$S3_PORT/$S3_BUCKET"; do
+        CAIRN_REPOSITORY=$loc expect_exit 1 timeout 60 "$CAIRN" snapshots
+        keep
+        expect_err_line 's3:'
+done
+
+# --- no secret in any output
+# (s3rver's own key is "S3RVER" for both halves, so the distinct wrong
+# secret is the one to look for; and no Authorization header either.)
+expect_no_secret "$WRONG_SECRET" "$ALL_OUTPUT"
+if grep -qE 'Signature=|Credential=|AWS4-HMAC' "$ALL_OUTPUT"; then
+        grep -E 'Signature=|Credential=|AWS4-HMAC' "$ALL_OUTPUT" | head -n 5 >&2
+        fail "an error message shows an Authorization header"
+fi
+expect_eq "$(snapshot_ids)" "$snap" "snapshots at the end"
+
+echo "ok: s3_errors"

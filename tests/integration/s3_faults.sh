@@ -1,0 +1,69 @@
+#!/bin/bash
+# s3_faults: cairn against an unreliable S3. Through tests/s3/faultproxy.py
+# failing 20% of the requests (500, 503 SlowDown, connections reset after
+# the request was carried out, stalls of 5 s against a 2 s timeout) a
+# backup and a restore still succeed and are exact, and check --read-data
+# straight against the server passes. A backup whose snapshot upload always
+# fails exits 1 naming the request, writes no snapshot and leaves no lock.
+# Against a server that answers everything with 500, a backup exits 1 with
+# one line naming the failing request, and no snapshot appears.
+source "$(dirname "$0")/lib.sh"
+
+s3_start
+SRC=$TMP/src
+gentree "$SRC" --small 1000 --big-mib 30
+DIRECT=$CAIRN_REPOSITORY
+# Small packs: many requests, so that every kind of fault happens.
+expect_exit 0 "$CAIRN" init --kdf min --pack-size 1
+S3OPTS=(--s3-timeout 2 --s3-retries 10)
+
+# --- 20% of the requests fail -------------------------------------------
+faultproxy_start --fail-rate 0.2 --stall-seconds 5 --seed 7
+export CAIRN_REPOSITORY=$PROXY_REPOSITORY
+expect_exit 0 timeout 900 "$CAIRN" "${S3OPTS[@]}" backup "$SRC"
+snap=$(last_snapshot_id)
+expect_exit 0 timeout 900 "$CAIRN" "${S3OPTS[@]}" restore "latest:$SRC" --target "$TMP/dst"
+treecmp "$SRC" "$TMP/dst" --no-atime
+expect_exit 0 timeout 300 "$CAIRN" "${S3OPTS[@]}" snapshots --json
+expect_eq "$(pyjson '[s["id"] for s in d]')" "[\"$snap\"]" "snapshots listed through the proxy"
+faultproxy_stop
+python3 - "$PROXY_STATS" <<'PY' || fail "the proxy did not inject every kind of fault"
+import json, sys
+s = json.load(open(sys.argv[1]))
+f = s["faults"]
+print("faults injected: %d of %d requests: %s" % (sum(f.values()), s["total"], f))
+if s["requests"].get("PUT", 0) < 20 or s["requests"].get("GET", 0) < 20:
+    sys.exit("too few requests to mean anything: %s" % s["requests"])
+missing = [k for k in ("500", "503", "reset", "stall") if f.get(k, 0) < 1]
+if missing:
+    sys.exit("no %s fault happened" % ", ".join(missing))
+PY
+
+export CAIRN_REPOSITORY=$DIRECT
+expect_check --read-data
+expect_eq "$(snapshot_ids)" "$snap" "snapshots seen directly"
+[[ -z $(s3_objects "$S3_BUCKET" repo/locks/) ]] || fail "locks left after the faulty backup and restore"
+
+# --- the snapshot upload always fails -------------------------------------
+"$GENTREE" --mutate-middle "$SRC/big.bin" --seed 3 >/dev/null
+faultproxy_start --fail-match '^PUT /[^ ]*/snapshots/'
+CAIRN_REPOSITORY=$PROXY_REPOSITORY expect_exit 1 timeout 600 "$CAIRN" --s3-timeout 2 --s3-retries 2 backup "$SRC"
+expect_err_line 's3 PUT [^ ]*snapshots/[0-9a-f]+.*500'
+faultproxy_stop
+expect_eq "$(snapshot_ids)" "$snap" "snapshots after a backup whose snapshot upload failed"
+[[ -z $(s3_objects "$S3_BUCKET" repo/locks/) ]] || fail "the failed backup left its lock"
+expect_check
+expect_exit 0 "$CAIRN" prune
+expect_check --read-data
+
+# --- every request fails -----------------------------------------------
+faultproxy_start --fail-all
+CAIRN_REPOSITORY=$PROXY_REPOSITORY expect_exit 1 timeout 600 "$CAIRN" --s3-timeout 2 --s3-retries 3 backup "$SRC"
+expect_err_line 's3 [A-Z]+ .*500'
+faultproxy_stop
+python3 -c 'import json,sys; s = json.load(open(sys.argv[1])); sys.exit(0 if s["total"] >= 4 else "only %d requests: no retries?" % s["total"])' \
+        "$PROXY_STATS" || fail "cairn gave up without retrying"
+expect_eq "$(snapshot_ids)" "$snap" "snapshots after a backup against a failing server"
+expect_check
+
+echo "ok: s3_faults"

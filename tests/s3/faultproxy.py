@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""faultproxy.py — an HTTP/1.1 proxy that breaks a share of S3 requests.
+
+Sits between cairn and s3rver for the S3 fault tests: cairn is pointed at
+the proxy (s3:http://127.0.0.1:PROXY/bucket/...), the proxy forwards each
+request's raw bytes unchanged to the upstream server and relays the answer.
+Nothing is rewritten, the Host header included: cairn signed
+"127.0.0.1:PROXY" and s3rver checks the signature against the Host header
+it receives, whatever port it really listens on, so the signature holds.
+
+A chosen share of requests fails instead (--fail-rate), the kind of fault
+taken in turn from --faults, so that every kind shows up once there are as
+many faults as kinds:
+  500    answered "500 InternalError" (S3 XML body), not forwarded
+  503    answered "503 SlowDown" (S3 XML body), not forwarded
+  reset  forwarded, then the connection is closed without an answer (the
+         write may well have happened: the client must cope with that)
+  stall  not forwarded; no answer for --stall-seconds, then the
+         connection is closed (longer than the client's timeout)
+--fail-all answers every request with 500; --fail-match REGEX always fails
+(500) the requests whose "METHOD /path?query" matches.
+
+Keep-alive connections, Content-Length and chunked bodies both ways,
+"Expect: 100-continue" (answered by the proxy, the upstream's own 100 is
+dropped) and HEAD are handled; one upstream connection per client
+connection. Counts (requests by method, faults by kind) go to --stats FILE
+as JSON on SIGTERM, SIGINT or exit, and on SIGUSR1.
+
+  faultproxy.py --upstream 127.0.0.1:4568 [--listen PORT] [--ready-file F]
+                [--fail-rate 0.2] [--faults 500,503,reset,stall]
+                [--stall-seconds 5] [--fail-all] [--fail-match REGEX]
+                [--seed N] [--stats FILE] [--log FILE]
+"""
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+KINDS = ("500", "503", "reset", "stall")
+MAX_HEAD = 64 * 1024
+
+
+class Closed(Exception):
+    """The peer closed the connection (cleanly, between messages, or not)."""
+
+
+class Reader:
+    """Buffered reads of an HTTP/1.1 stream, keeping the raw bytes."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise Closed()
+        self.buf += data
+
+    def line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                out, self.buf = self.buf[: i + 2], self.buf[i + 2 :]
+                return out
+            if len(self.buf) > MAX_HEAD:
+                raise ValueError("header line too long")
+            self._fill()
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def head(self):
+        """Start line and headers up to the blank line: (raw, start, {lname: value})."""
+        first = self.line()
+        while first == b"\r\n":  # stray CRLF between messages
+            first = self.line()
+        raw = [first]
+        headers = {}
+        while True:
+            ln = self.line()
+            raw.append(ln)
+            if ln == b"\r\n":
+                break
+            name, _, value = ln.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+            if sum(map(len, raw)) > MAX_HEAD:
+                raise ValueError("headers too long")
+        return b"".join(raw), first.decode("latin-1").rstrip("\r\n"), headers
+
+    def body(self, headers, until_close=False):
+        """The raw body bytes as framed by the headers."""
+        te = headers.get("transfer-encoding", "").lower()
+        if "chunked" in te:
+            out = []
+            while True:
+                size_line = self.line()
+                out.append(size_line)
+                size = int(size_line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    while True:  # trailers, then the blank line
+                        t = self.line()
+                        out.append(t)
+                        if t == b"\r\n":
+                            return b"".join(out)
+                out.append(self.exact(size + 2))
+        if "content-length" in headers:
+            return self.exact(int(headers["content-length"]))
+        if until_close:
+            out = [self.buf]
+            self.buf = b""
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return b"".join(out)
+                out.append(data)
+        return b""
+
+
+def s3_error(status, reason, code, message):
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            "<Error><Code>%s</Code><Message>%s</Message>"
+            "<RequestId>faultproxy</RequestId></Error>" % (code, message)).encode()
+    head = ("HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
+            "Content-Length: %d\r\n\r\n" % (status, reason, len(body))).encode()
+    return head + body
+
+
+class Proxy:
+    def __init__(self, args):
+        self.args = args
+        host, _, port = args.upstream.rpartition(":")
+        self.upstream = (host or "127.0.0.1", int(port))
+        self.rng = random.Random(args.seed)
+        self.lock = threading.Lock()
+        self.kinds = [k for k in args.faults.split(",") if k]
+        for k in self.kinds:
+            if k not in KINDS:
+                sys.exit("faultproxy: unknown fault kind %r (have %s)" % (k, ",".join(KINDS)))
+        self.next_kind = 0
+        self.match = re.compile(args.fail_match) if args.fail_match else None
+        self.stats = {"requests": {}, "faults": {k: 0 for k in KINDS}, "total": 0,
+                      "forwarded": 0, "matched": 0, "connections": 0}
+        self.log_file = open(args.log, "a", buffering=1) if args.log else None
+
+    def log(self, msg):
+        if self.log_file:
+            self.log_file.write("%.3f %s\n" % (time.time(), msg))
+
+    def write_stats(self):
+        if not self.args.stats:
+            return
+        with self.lock:
+            doc = json.dumps(self.stats, indent=1, sort_keys=True)
+        tmp = self.args.stats + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(doc + "\n")
+        os.replace(tmp, self.args.stats)
+
+    def decide(self, method, target):
+        """None (forward) or the fault kind for this request; counts it."""
+        with self.lock:
+            self.stats["total"] += 1
+            self.stats["requests"][method] = self.stats["requests"].get(method, 0) + 1
+            if self.args.fail_all:
+                kind = "500"
+            elif self.match and self.match.search("%s %s" % (method, target)):
+                self.stats["matched"] += 1
+                kind = "500"
+            elif self.kinds and self.rng.random() < self.args.fail_rate:
+                kind = self.kinds[self.next_kind % len(self.kinds)]
+                self.next_kind += 1
+            else:
+                self.stats["forwarded"] += 1
+                return None
+            self.stats["faults"][kind] += 1
+            return kind
+
+    # -- one client connection -------------------------------------------
+    def serve(self, client):
+        with self.lock:
+            self.stats["connections"] += 1
+        up = None
+        up_reader = None
+        reader = Reader(client)
+        abort = False
+        try:
+            while True:
+                try:
+                    raw_head, start, headers = reader.head()
+                except Closed:
+                    return
+                parts = start.split(" ")
+                if len(parts) != 3:
+                    client.sendall(s3_error(400, "Bad Request", "BadRequest", "bad request line"))
+                    return
+                method, target, _ = parts
+                if headers.get("expect", "").lower() == "100-continue":
+                    client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                body = reader.body(headers)
+                kind = self.decide(method, target)
+                self.log("%s %s -> %s" % (method, target, kind or "forward"))
+                if kind == "500":
+                    client.sendall(s3_error(500, "Internal Server Error", "InternalError",
+                                            "We encountered an internal error. Please try again."))
+                    continue
+                if kind == "503":
+                    client.sendall(s3_error(503, "Slow Down", "SlowDown",
+                                            "Please reduce your request rate."))
+                    continue
+                if kind == "stall":
+                    time.sleep(self.args.stall_seconds)
+                    return
+                # Forward (also for "reset": the request happens, the answer is lost).
+                for attempt in (0, 1):
+                    if up is None:
+                        up = socket.create_connection(self.upstream, timeout=300)
+                        up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        up_reader = Reader(up)
+                    try:
+                        up.sendall(raw_head + body)
+                        resp_head, status_line, rh = up_reader.head()
+                        while status_line.split(" ")[1].startswith("1"):  # 100 Continue etc.
+                            resp_head, status_line, rh = up_reader.head()
+                        break
+                    except (Closed, ConnectionError, socket.timeout):
+                        # A kept-alive upstream connection may have been closed
+                        # by the server between requests: reconnect once.
+                        up.close()
+                        up = None
+                        if attempt:
+                            raise
+                status = int(status_line.split(" ")[1])
+                if method == "HEAD" or status in (204, 304):
+                    resp_body = b""
+                else:
+                    resp_body = up_reader.body(rh, until_close=True)
+                framed = ("content-length" in rh or "chunked" in rh.get("transfer-encoding", "").lower()
+                          or method == "HEAD" or status in (204, 304))
+                up_closes = rh.get("connection", "").lower() == "close" or not framed
+                if kind == "reset":
+                    abort = True
+                    return
+                client.sendall(resp_head + resp_body)
+                if up_closes:
+                    up.close()
+                    up = None
+                if headers.get("connection", "").lower() == "close":
+                    return
+        except (Closed, ConnectionError, socket.timeout, OSError, ValueError) as e:
+            self.log("connection ends: %r" % e)
+            abort = True
+        finally:
+            if abort:
+                # A reset (RST), not an orderly close: SO_LINGER on, 0 s.
+                try:
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            client.close()
+            if up is not None:
+                up.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--listen", type=int, default=0, help="port on 127.0.0.1 (0: any free one)")
+    ap.add_argument("--upstream", required=True, help="HOST:PORT of the S3 server")
+    ap.add_argument("--ready-file", help="write the listening port here once ready")
+    ap.add_argument("--fail-rate", type=float, default=0.0)
+    ap.add_argument("--faults", default=",".join(KINDS))
+    ap.add_argument("--stall-seconds", type=float, default=5.0)
+    ap.add_argument("--fail-all", action="store_true")
+    ap.add_argument("--fail-match", help="regex over 'METHOD /path?query': always 500")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--stats", help="JSON counts written here on exit")
+    ap.add_argument("--log", help="one line per request")
+    args = ap.parse_args()
+
+    proxy = Proxy(args)
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", args.listen))
+    srv.listen(128)
+    port = srv.getsockname()[1]
+
+    def on_term(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGUSR1, lambda s, f: proxy.write_stats())
+    proxy.write_stats()
+    if args.ready_file:
+        tmp = args.ready_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.ready_file)
+    try:
+        while True:
+            client, _ = srv.accept()
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=proxy.serve, args=(client,), daemon=True).start()
+    finally:
+        proxy.write_stats()
+        srv.close()
+
+
+if __name__ == "__main__":
+    main()
