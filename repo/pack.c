@@ -58,6 +58,16 @@ int64_t pack_writer_add(PackWriter *w, const uint8_t id[ID_LEN], const void *sea
                 w->entries = p;
                 w->cap = cap;
         }
+        if (!w->bytes.data) {
+                /* page-aligned, for the local backend's direct writes; the
+                 * pages are only touched (and resident) as blobs arrive */
+                size_t cap = PACK_TARGET_DEFAULT + ((size_t)9 << 20);
+                void *p = NULL;
+                if (n + 65536 <= cap && posix_memalign(&p, 4096, cap) == 0) {
+                        w->bytes.data = p;
+                        w->bytes.cap = cap;
+                }
+        }
         /* grow in large steps: a pack is written once, then freed */
         if (w->bytes.cap < w->bytes.len + n) {
                 int r = buf_reserve(&w->bytes, MAX(n, (size_t)4 << 20));

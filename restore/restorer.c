@@ -15,7 +15,8 @@
 #include "pack.h"
 
 #define COALESCE_GAP (256u * 1024)   /* read across gaps smaller than this */
-#define MAX_SPAN (32u * 1024 * 1024) /* one read at most */
+#define MAX_SPAN (32u * 1024 * 1024) /* one read at most, with few workers */
+#define SPAN_BUDGET (64u * 1024 * 1024) /* all workers' reads together */
 
 typedef struct Ref {
         uint32_t pack, offset, length, raw_length;
@@ -62,6 +63,7 @@ struct Restorer {
         /* pass 2 */
         pthread_mutex_t mu;
         size_t next_group;
+        uint32_t max_span; /* SPAN_BUDGET shared by the workers */
         size_t *groups; /* start index of each pack's run of refs */
         size_t ngroups;
         int error;
@@ -408,7 +410,7 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                 uint32_t start = rs->refs[i].offset, end = start + rs->refs[i].length;
                 size_t j = i + 1;
                 while (j < to && rs->refs[j].offset <= end + COALESCE_GAP &&
-                       rs->refs[j].offset + rs->refs[j].length - start <= MAX_SPAN) {
+                       rs->refs[j].offset + rs->refs[j].length - start <= rs->max_span) {
                         end = MAX(end, rs->refs[j].offset + rs->refs[j].length);
                         j++;
                 }
@@ -476,6 +478,8 @@ static int restore_contents(Restorer *rs)
         unsigned n = rs->opt.workers ? rs->opt.workers : par ? MIN(par, 16u) : 2 * util_ncpu();
         pthread_t th[64];
         n = MIN(n, 64u);
+        /* 16 S3 workers with 32 MiB reads each held half a GiB */
+        rs->max_span = MAX(4u << 20, MIN(MAX_SPAN, SPAN_BUDGET / n));
         unsigned started = 0;
         for (unsigned i = 0; i < n; i++)
                 if (pthread_create(&th[i], NULL, content_worker, rs) == 0)

@@ -24,7 +24,13 @@
 #          whole dataset, dd of big-random.bin, fio 4 KiB random reads, the
 #          mount process's peak RSS; needs root (drop_caches), /dev/fuse,
 #          fusermount3 (Debian fuse3) and fio (installed if missing)
-# S3 and Redis sections are to be added the same way.
+#   s3     one s3rver 3.7.1 over https (self-signed certificate, tests/s3/):
+#          backup, restore and a cold-cache dd of big-random.bin through
+#          each tool's mount of its S3 repository, and the number of HTTP
+#          requests each backup and restore made (from s3rver's log); needs
+#          what mount needs, plus node/npm (tests/s3/setup.sh installs
+#          s3rver into .deps/ if missing)
+# A Redis section is to be added the same way.
 #
 # Environment: BENCH_DIR, CAIRN (cairn binary; default build/tools/cairn,
 # rebuilt with ninja first), RESTIC (default restic).
@@ -37,7 +43,9 @@ SIZE_MIB=1024
 SEED=1
 KEEP=0
 OUT=
-SECTIONS=(files mount)
+S3RVER_VERSION=3.7.1 # what tests/s3/setup.sh installs
+S3RVER_JS=$ROOT/.deps/s3rver/node_modules/s3rver/bin/s3rver.js
+SECTIONS=(files mount s3)
 
 usage() {
         sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -89,8 +97,13 @@ setup_tools() {
         [ -x "$CAIRN" ] || die "no cairn binary at $CAIRN (build with ninja -C build)"
         RESTIC=${RESTIC:-restic}
         command -v "$RESTIC" >/dev/null || die "restic not found (apt-get install restic)"
-        if [[ " ${SECTIONS[*]} " == *" mount "* ]]; then
+        if [[ " ${SECTIONS[*]} " == *" mount "* || " ${SECTIONS[*]} " == *" s3 "* ]]; then
                 setup_mount_tools
+        fi
+        if [[ " ${SECTIONS[*]} " == *" s3 "* ]]; then
+                log "s3: tests/s3/setup.sh (s3rver $S3RVER_VERSION, awscli, openssl; installs only what is missing)"
+                bash "$ROOT/tests/s3/setup.sh" || die "tests/s3/setup.sh failed"
+                [ -f "$S3RVER_JS" ] || die "no s3rver at $S3RVER_JS after tests/s3/setup.sh"
         fi
 }
 
@@ -216,10 +229,13 @@ mib() {
 ROWS=()
 STEPS=()
 MOUNT_NOTE=
+S3_NOTE=
 
 # add_row LABEL CAIRN RESTIC HIGHER_IS_BETTER(1|0) TARGET_RATIO TARGET_TEXT
 # The ratio is oriented so that > 1 means cairn is better.  TARGET_RATIO "-"
-# means no target (the row is for reference): "met?" shows "-".
+# means no target (the row is for reference): "met?" shows "-".  A target
+# ">X" is strict: met when the unrounded ratio is above X (">1" for "fewer
+# than restic").
 add_row() {
         local label=$1 c=$2 r=$3 hib=$4 want=$5 text=$6 ratio met
         ratio=$(awk -v c="$c" -v r="$r" -v h="$hib" 'BEGIN {
@@ -227,6 +243,10 @@ add_row() {
                 printf "%.2f", h ? c / r : r / c }')
         if [ "$want" = - ]; then
                 met=-
+        elif [[ $want == '>'* ]]; then
+                met=$(awk -v c="$c" -v r="$r" -v h="$hib" -v w="${want#>}" 'BEGIN {
+                        if (c <= 0) c = 0.001; if (r <= 0) r = 0.001;
+                        x = h ? c / r : r / c; print (x > w + 0) ? "yes" : "no" }')
         else
                 met=$(awk -v x="$ratio" -v w="$want" 'BEGIN {print (x + 0 >= w + 0) ? "yes" : "no"}')
         fi
@@ -250,6 +270,7 @@ print_report() {
         echo "- dataset: tools/gendata.py --size-mib $SIZE_MIB --seed $SEED: $DATA_FILES files, $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB); MB = 10^6 bytes"
         echo "- backup, restore and repository rows: warm page cache (not dropped)"
         [ -z "$MOUNT_NOTE" ] || echo "- mount rows: $MOUNT_NOTE"
+        [ -z "$S3_NOTE" ] || echo "- s3 rows: $S3_NOTE"
         echo
         echo "| metric | cairn | restic | ratio | target | met? |"
         echo "|---|---|---|---|---|---|"
@@ -413,32 +434,34 @@ drop_caches() {
         echo 3 >/proc/sys/vm/drop_caches || die "could not drop the page cache"
 }
 
-# start_mount TOOL: mount TOOL's repository (from section files) at
-# $RUN/TOOL-mnt with a new process, so its in-memory caches are empty, and
-# wait until the dataset shows under snapshots/latest.  Sets MNT, MOUNT_PID
-# and MOUNT_IDX.
+# start_mount TOOL NAME REPO [OPTION...]: mount REPO with TOOL (cairn or
+# restic; password $PW, OPTIONs are more global options, such as a cache
+# dir) at $RUN/NAME-mnt with a new process, so its in-memory caches are
+# empty, and wait until the dataset shows under snapshots/latest.  Log in
+# $RUN/NAME-mount.log.  Sets MNT, MOUNT_PID and MOUNT_IDX.
 start_mount() {
-        local tool=$1 log=$RUN/$1-mount.log rc=0 i want t0=$EPOCHREALTIME
-        mkdir -p "$RUN/$tool-mnt"
-        MNT=$(cd "$RUN/$tool-mnt" && pwd -P) # as /proc/mounts shows it
+        local tool=$1 name=$2 repo=$3 log=$RUN/$2-mount.log rc=0 i want t0=$EPOCHREALTIME
+        shift 3
+        mkdir -p "$RUN/$name-mnt"
+        MNT=$(cd "$RUN/$name-mnt" && pwd -P) # as /proc/mounts shows it
         MOUNT_IDX=${#MOUNT_DIRS[@]}
         MOUNT_DIRS+=("$MNT")
         MOUNT_PIDS+=("")
         case $tool in
         cairn)
-                timeout -k 5 300 "$CAIRN" -r "$CREPO" --password-file "$PW" mount "$MNT" --daemon \
+                timeout -k 5 300 "$CAIRN" -r "$repo" --password-file "$PW" "$@" mount "$MNT" --daemon \
                         >"$log" 2>&1 || rc=$?
                 if [ $rc -ne 0 ]; then
                         tail -20 "$log" >&2
                         die "cairn mount --daemon failed (exit $rc; 124: not detached within 300 s)"
                 fi
-                grep -qxF "mounted $CREPO at $MNT" "$log" ||
-                        { cat "$log" >&2; die "cairn mount: no 'mounted $CREPO at $MNT' line"; }
+                grep -qxF "mounted $repo at $MNT" "$log" ||
+                        { cat "$log" >&2; die "cairn mount: no 'mounted $repo at $MNT' line"; }
                 MOUNT_PID=$(pid_of_mount "$CAIRN_EXE" "$MNT") ||
                         die "cairn mount: no daemon process serving $MNT after 'mounted'"
                 ;;
         restic)
-                "$RESTIC" -r "$RREPO" --password-file "$PW" --cache-dir "$RCACHE" mount "$MNT" \
+                "$RESTIC" -r "$repo" --password-file "$PW" "$@" mount "$MNT" \
                         >"$log" 2>&1 &
                 MOUNT_PID=$!
                 ;;
@@ -457,7 +480,20 @@ start_mount() {
                 sleep 0.5
         done
         [ $i -lt 600 ] || die "$tool mount: $want did not show within 300 s"
-        log "$tool: mounted at $MNT in $(elapsed "$t0") s (pid $MOUNT_PID)"
+        log "$name: mounted at $MNT in $(elapsed "$t0") s (pid $MOUNT_PID)"
+}
+
+# mount_dd NAME FILE: after dropping the page cache, dd the mounted
+# big-random.bin FILE to /dev/null with bs=1M (measured as NAME, under a
+# timeout); checks dd read the whole file.  Sets M_DD (MB/s).
+mount_dd() {
+        local name=$1 big=$2 big_bytes
+        big_bytes=$(stat -c %s "$DATA/big-random.bin")
+        drop_caches
+        measure "$name" timeout -k 10 900 dd if="$big" of=/dev/null bs=1M
+        grep -q "^$big_bytes bytes" "$RUN/$name.log" ||
+                { cat "$RUN/$name.log" >&2; die "$name: dd did not read $big_bytes bytes"; }
+        M_DD=$(mbps "$big_bytes" "$SECS")
 }
 
 # mount_reads TOOL: on the fresh mount MNT (process MOUNT_PID), each after
@@ -477,11 +513,7 @@ mount_reads() {
                 bash -c 'set -o pipefail; cd "$1" && tar cf - . | cat >/dev/null' _ "$dir"
         M_TAR=$(mbps "$DATA_BYTES" "$SECS")
 
-        drop_caches
-        measure "$tool-mount-dd" timeout -k 10 900 dd if="$big" of=/dev/null bs=1M
-        grep -q "^$big_bytes bytes" "$RUN/$tool-mount-dd.log" ||
-                { cat "$RUN/$tool-mount-dd.log" >&2; die "$tool mount: dd did not read $big_bytes bytes"; }
-        M_DD=$(mbps "$big_bytes" "$SECS")
+        mount_dd "$tool-mount-dd" "$big"
 
         # fio's --invalidate=1 drops the file's pages at its start; during the
         # 20 s run, pages read once stay in the (FUSE) page cache, so later
@@ -522,7 +554,10 @@ section_mount() {
         local tool c_tar c_dd c_iops c_p99 c_rss r_tar r_dd r_iops r_p99 r_rss
         for tool in cairn restic; do
                 log "mount: $tool"
-                start_mount "$tool"
+                case $tool in
+                cairn) start_mount cairn cairn "$CREPO" ;;
+                restic) start_mount restic restic "$RREPO" --cache-dir "$RCACHE" ;;
+                esac
                 mount_reads "$tool"
                 if ! unmount "$MNT" "$MOUNT_PID"; then
                         [ "$tool" != cairn ] ||
@@ -550,11 +585,167 @@ section_mount() {
 }
 
 # ---------------------------------------------------------------------------
+# S3: one s3rver (tests/s3/server.sh) over https for both tools.
+#
+# Request counts come from s3rver's own log, not from a proxy.  Over https a
+# pass-through proxy sees TLS connections, not requests (tests/s3/
+# faultproxy.py speaks plain HTTP only), and restic cannot use plain http
+# with s3rver 3.7.1 (see /work/shared/NOTES.md), so a proxy would mean
+# different paths for the two tools.  s3rver's first middleware is
+# koa-logger, which logs one "info:" line per HTTP request when its answer
+# is finished, closed early or failed.  s3rver cuts the first 16 characters
+# of that line (the method and the start of the path go), but the line
+# still ends in "<time>ms|s <length>|-|" (the length is empty for 204),
+# which none of its other info lines (e.g. 'Stored object "..." in bucket
+# "..." successfully') does; s3_log_requests counts those lines.  Checked
+# against faultproxy.py over plain http (cairn init, backup, two restores:
+# 54 requests by the proxy's count, 54 log lines).  The count for a command
+# is the growth of that number over the command; only one client runs at a
+# time.
 
-# Unmount first (a mount inside $RUN must not be walked by rm -rf).
+S3_DIR=       # the s3rver's directory (data, log, pid), stopped at exit
+
+# s3_log_requests: HTTP requests s3rver has logged so far.
+s3_log_requests() {
+        sed 's/\x1b\[[0-9;]*m//g' "$S3_DIR/s3rver.log" |
+                grep -cE '^info: .* [0-9][0-9,]*m?s (-|[0-9.]+[kmgtp]?b)?$' || true
+}
+
+# s3_settled_requests: s3_log_requests once it stopped growing (a request's
+# line is written when its answer is finished, an instant after the client
+# may have read it).
+s3_settled_requests() {
+        local a b i
+        a=$(s3_log_requests)
+        for ((i = 0; i < 20; i++)); do
+                sleep 0.25
+                b=$(s3_log_requests)
+                [ "$b" = "$a" ] && break
+                a=$b
+        done
+        echo "$b"
+}
+
+# measure_s3 NAME CMD...: measure, and set REQS to the requests s3rver
+# logged during CMD.
+measure_s3() {
+        local before
+        before=$(s3_settled_requests)
+        measure "$@"
+        REQS=$(($(s3_settled_requests) - before))
+        STEPS[${#STEPS[@]} - 1]+="  $REQS S3 requests"
+        log "$1: $REQS S3 requests"
+}
+
+s3_stop() {
+        [ -n "$S3_DIR" ] || return 0
+        log "stopping s3rver ($S3_DIR)"
+        "$ROOT/tests/s3/server.sh" stop "$S3_DIR" || true
+        S3_DIR=
+}
+
+# S3: on the dataset, for each tool: init (bucket made by the tool), first
+# backup, full restore (checked file by file), then for each tool a fresh
+# mount of its S3 repository and a cold-cache dd of big-random.bin.
+section_s3() {
+        CAIRN_EXE=$(readlink -f "$CAIRN")
+        if [ -z "$PW" ]; then # when section files did not run
+                PW=$RUN/password
+                printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$PW"
+        fi
+        local port
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+                die "s3: no free port"
+        S3_DIR=$RUN/s3rver
+        log "s3: starting s3rver over https on 127.0.0.1:$port"
+        "$ROOT/tests/s3/server.sh" start "$S3_DIR" "$port" --https "$RUN/s3-cert" \
+                >"$RUN/s3rver-start.log" 2>&1 ||
+                { cat "$RUN/s3rver-start.log" >&2; die "s3: could not start s3rver (tests/s3/server.sh)"; }
+        local ca=$RUN/s3-cert/cert.pem
+        [ -f "$ca" ] || die "s3: no certificate $ca"
+        # The server's fixed keys; nothing else of this machine's AWS setup.
+        local -x AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+        unset AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
+
+        local crepo=s3:https://127.0.0.1:$port/cairn-bench/repo
+        local rrepo=s3:https://127.0.0.1:$port/restic-bench/repo
+        local ccache=$RUN/cairn-s3-cache rcache=$RUN/restic-s3-cache
+        # Absolute paths only: `cairn mount --daemon` changes to / (a relative
+        # --cacert fails every new TLS connection of the daemon).
+        local copt=(--cacert "$ca" --cache-dir "$ccache")
+        local ropt=(--cacert "$ca" --cache-dir "$rcache")
+        local cx=("$CAIRN" -r "$crepo" --password-file "$PW" -q "${copt[@]}")
+        local rx=("$RESTIC" -r "$rrepo" --password-file "$PW" "${ropt[@]}")
+
+        log "s3: init repositories"
+        "${cx[@]}" --s3-create-bucket init --kdf interactive >"$RUN/cairn-s3-init.log" 2>&1 ||
+                { cat "$RUN/cairn-s3-init.log" >&2; KEEP=1; die "cairn init on S3"; }
+        "${rx[@]}" init >"$RUN/restic-s3-init.log" 2>&1 ||
+                { cat "$RUN/restic-s3-init.log" >&2; KEEP=1; die "restic init on S3"; }
+
+        log "s3: warming the page cache with the dataset"
+        tar cf - -C "$DATA" . | cat >/dev/null
+
+        # cairn
+        measure_s3 cairn-s3-backup "${cx[@]}" backup "$DATA"
+        local c_b_s=$SECS c_b_req=$REQS
+        mkdir "$RUN/cairn-s3-restore"
+        measure_s3 cairn-s3-restore "${cx[@]}" restore "latest:$DATA" --target "$RUN/cairn-s3-restore"
+        local c_r_s=$SECS c_r_req=$REQS
+        verify_tree cairn-s3 "$RUN/cairn-s3-restore"
+        [ "$KEEP" = 1 ] || rm -rf "$RUN/cairn-s3-restore"
+
+        # restic
+        measure_s3 restic-s3-backup "${rx[@]}" backup --compression auto "$DATA"
+        local r_b_s=$SECS r_b_req=$REQS
+        mkdir "$RUN/restic-s3-restore"
+        measure_s3 restic-s3-restore "${rx[@]}" restore latest --target "$RUN/restic-s3-restore"
+        local r_r_s=$SECS r_r_req=$REQS
+        verify_tree restic-s3 "$RUN/restic-s3-restore$DATA"
+        [ "$KEEP" = 1 ] || rm -rf "$RUN/restic-s3-restore"
+
+        # Mounts: dd of big-random.bin, cold page cache, then a byte check.
+        local tool c_dd r_dd big
+        for tool in cairn restic; do
+                log "s3: $tool mount"
+                case $tool in
+                cairn) start_mount cairn cairn-s3 "$crepo" "${copt[@]}" ;;
+                restic) start_mount restic restic-s3 "$rrepo" "${ropt[@]}" ;;
+                esac
+                big=$MNT/snapshots/latest$DATA/big-random.bin
+                mount_dd "$tool-s3-mount-dd" "$big"
+                timeout -k 10 900 cmp "$DATA/big-random.bin" "$big" >"$RUN/$tool-s3-mount-cmp.log" 2>&1 ||
+                        { cat "$RUN/$tool-s3-mount-cmp.log" >&2; KEEP=1; die "$tool S3 mount: big-random.bin differs from the dataset's"; }
+                log "$tool-s3-mount: big-random.bin verified (cmp)"
+                case $tool in
+                cairn) c_dd=$M_DD ;;
+                restic) r_dd=$M_DD ;;
+                esac
+                if ! unmount "$MNT" "$MOUNT_PID"; then
+                        [ "$tool" != cairn ] ||
+                                die "cairn mount of S3 did not end cleanly after 'fusermount3 -u $MNT' (see $RUN/unmount.log)"
+                        log "restic mount needed forcing to end"
+                fi
+                MOUNT_DIRS[MOUNT_IDX]=
+                log "$tool: unmounted"
+        done
+
+        S3_NOTE="one s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, one bucket per tool (made by the tool's init); default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included"
+        add_row "s3 backup MB/s" "$(mbps "$DATA_BYTES" "$c_b_s")" "$(mbps "$DATA_BYTES" "$r_b_s")" 1 2 "≥ 2× restic"
+        add_row "s3 restore MB/s" "$(mbps "$DATA_BYTES" "$c_r_s")" "$(mbps "$DATA_BYTES" "$r_r_s")" 1 2 "≥ 2× restic"
+        add_row "s3 mount dd MB/s" "$c_dd" "$r_dd" 1 2 "≥ 2× restic"
+        add_row "s3 backup requests" "$c_b_req" "$r_b_req" 0 - "- (reference)"
+        add_row "s3 restore requests" "$c_r_req" "$r_r_req" 0 '>1' "fewer than restic"
+}
+
+# ---------------------------------------------------------------------------
+
+# Unmount first (a mount inside $RUN must not be walked by rm -rf), then stop
+# the S3 server the mounts read from.
 on_exit() {
         set +e
         cleanup_mounts
+        s3_stop
         if [ "$KEEP" = 1 ]; then log "kept $RUN"; else rm -rf "$RUN"; fi
 }
 

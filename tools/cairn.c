@@ -9,6 +9,7 @@
 #include <string.h>
 #include <termios.h>
 
+#include "archiver.h"
 #include "cli.h"
 #include "error.h"
 
@@ -402,6 +403,18 @@ int main(int argc, char **argv)
         argv++;
         if (take_globals(&c, &argc, argv) < 0)
                 return EXIT_USAGE;
+        /* a mount with --daemon changes to "/": keep paths it reads later absolute */
+        _cleanup_free_ char *cacert = NULL;
+        _cleanup_free_ char *cachedir = NULL;
+        if (backend_opts.cacert && !(cacert = realpath(backend_opts.cacert, NULL))) {
+                fprintf(stderr, "cairn: --cacert %s: %s\n", backend_opts.cacert, strerror(errno));
+                return EXIT_USAGE;
+        }
+        if (cacert)
+                backend_opts.cacert = cacert;
+        if (backend_opts.cache_dir && backend_opts.cache_dir[0] != '/' &&
+            (cachedir = archiver_abspath(backend_opts.cache_dir)))
+                backend_opts.cache_dir = cachedir;
         backend_set_options(&backend_opts);
         if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
             strcmp(argv[0], "help") == 0) {

@@ -342,11 +342,15 @@ PY
 # --- S3 (s3rver, awscli, the fault proxy) ---------------------------------
 # s3_start runs tests/s3/setup.sh (installs s3rver and awscli when missing:
 # a missing or broken S3 server is a failure, never a skip), starts an
-# s3rver on a free loopback port with data under $TMP, and points cairn at
-# it: CAIRN_REPOSITORY=s3:http://127.0.0.1:PORT/cairn-test/repo, with the
-# server's keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. The server
+# s3rver on a free loopback port with data under $TMP and, in front of it,
+# tests/s3/faultproxy.py --verify-sigv4: s3rver 3.7.1 accepts any V4
+# signature from a known key id, the proxy checks each one (sigv4.py) and
+# answers a wrong one 403 SignatureDoesNotMatch as S3 does, so cairn and
+# awscli always go through it. CAIRN_REPOSITORY becomes
+# s3:http://127.0.0.1:PORT/cairn-test/repo (PORT the proxy's), with the
+# server's keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Everything
 # stops when the script exits. Bucket `cairn-test` exists from the start
-# (server.sh --bucket adds more); others must be created by their client.
+# (--bucket adds more); others must be created by their client.
 S3_TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/../s3" && pwd)"
 FAULTPROXY=$S3_TESTS/faultproxy.py
 S3_BUCKET=cairn-test
@@ -359,12 +363,45 @@ free_port() {
         python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# s3_start [--https] [--bucket NAME]...: start s3rver (see above). Sets
-# S3_PORT, S3_DIR (its data, log and pid), S3_ENDPOINT (http(s)://127.0.0.1:
-# PORT) and, with --https, S3_CACERT (the self-signed certificate to trust;
-# the URL becomes https). Exports the AWS variables for cairn and awscli,
-# with every other AWS setting of this machine (config, profile, token)
-# cleared so that nothing but the test's values counts.
+# _proxy_kill PID: SIGTERM PID if it still is one of our proxies (a pid
+# can be reused once the proxy has exited).
+_proxy_kill() {
+        local cmd
+        cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 0
+        [[ $cmd == *"$FAULTPROXY"* ]] || return 0
+        kill -TERM "$1" 2>/dev/null || true
+}
+
+# _proxy_launch NAME OPTION...: start faultproxy.py in the background
+# (stopped at exit) with upstream s3rver, stats in $TMP/NAME.stats.json, log in $TMP/NAME.log;
+# sets _PID and _PORT once it listens.
+_proxy_launch() {
+        local name=$1 i
+        shift
+        rm -f "$TMP/$name.port"
+        python3 "$FAULTPROXY" --upstream "127.0.0.1:$S3RVER_PORT" --ready-file "$TMP/$name.port" \
+                --stats "$TMP/$name.stats.json" --log "$TMP/$name.log" "$@" >"$TMP/$name.out" 2>&1 &
+        _PID=$!
+        # Out of the job table (no "Killed" notice at exit), stopped by pid.
+        disown "$_PID"
+        on_cleanup _proxy_kill "$_PID"
+        for ((i = 0; i < 100; i++)); do
+                [[ -s $TMP/$name.port ]] && break
+                proc_alive "$_PID" || { cat "$TMP/$name.out" >&2; fail "faultproxy.py ($name) exited"; }
+                sleep 0.1
+        done
+        [[ -s $TMP/$name.port ]] || fail "faultproxy.py ($name) not ready after 10 s"
+        _PORT=$(cat "$TMP/$name.port")
+}
+
+# s3_start [--https] [--bucket NAME]...: start the server (see above). Sets
+# S3_PORT (what clients use), S3RVER_PORT (s3rver itself), S3_DIR (its
+# data, log and pid), S3_ENDPOINT (http(s)://127.0.0.1:S3_PORT) and
+# S3_VERIFY_STATS (the checking proxy's counts). With --https s3rver speaks
+# TLS with a fresh self-signed certificate (S3_CACERT, to trust) and
+# clients talk to it directly: the checking proxy does not do TLS. Exports
+# the AWS variables for cairn and awscli, with every other AWS setting of
+# this machine (config, profile, token, region) cleared.
 s3_start() {
         local -a extra=()
         local scheme=http
@@ -378,16 +415,27 @@ s3_start() {
         done
         bash "$S3_TESTS/setup.sh" || fail "tests/s3/setup.sh could not install s3rver / awscli"
         [[ -x $AWS_BIN ]] || fail "awscli ($AWS_BIN) missing after tests/s3/setup.sh"
+        python3 "$S3_TESTS/sigv4.py" --self-test >/dev/null || fail "tests/s3/sigv4.py fails its self-test"
         S3_DIR=$TMP/s3rver
         local try
         for try in 1 2 3; do
-                S3_PORT=$(free_port)
-                if bash "$S3_TESTS/server.sh" start "$S3_DIR" "$S3_PORT" "${extra[@]}" 2>"$TMP/s3rver-start.err"; then
+                S3RVER_PORT=$(free_port)
+                if bash "$S3_TESTS/server.sh" start "$S3_DIR" "$S3RVER_PORT" "${extra[@]}" 2>"$TMP/s3rver-start.err"; then
                         break
                 fi
                 ((try < 3)) || { cat "$TMP/s3rver-start.err" >&2; fail "s3rver did not start"; }
         done
         on_cleanup bash "$S3_TESTS/server.sh" stop "$S3_DIR"
+        if [[ $scheme == https ]]; then
+                S3_PORT=$S3RVER_PORT
+                S3_VERIFY_PID=
+                S3_VERIFY_STATS=
+        else
+                _proxy_launch verify --verify-sigv4
+                S3_VERIFY_PID=$_PID
+                S3_PORT=$_PORT
+                S3_VERIFY_STATS=$TMP/verify.stats.json
+        fi
         S3_ENDPOINT=$scheme://127.0.0.1:$S3_PORT
         unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_REGION AWS_ENDPOINT_URL AWS_CA_BUNDLE
         export AWS_ACCESS_KEY_ID=$S3_KEY_ID AWS_SECRET_ACCESS_KEY=$S3_SECRET
@@ -400,12 +448,26 @@ s3_start() {
         export CAIRN_REPOSITORY=s3:$S3_ENDPOINT/$S3_BUCKET/repo
 }
 
-# s3_stop: stop the server now (it also stops by itself at exit).
+# s3_verify_counts: the signature-checking proxy's counts so far (JSON).
+s3_verify_counts() {
+        [[ -n ${S3_VERIFY_PID:-} ]] || { echo '{}'; return; }
+        kill -USR1 "$S3_VERIFY_PID" 2>/dev/null || true
+        sleep 0.2
+        cat "$S3_VERIFY_STATS"
+}
+
+# s3_stop: stop the server and its checking proxy now (both also stop by
+# themselves at exit).
 s3_stop() {
+        if [[ -n ${S3_VERIFY_PID:-} ]]; then
+                _proxy_kill "$S3_VERIFY_PID"
+                wait_exit "$S3_VERIFY_PID" 10 || true
+                S3_VERIFY_PID=
+        fi
         bash "$S3_TESTS/server.sh" stop "$S3_DIR" || fail "could not stop s3rver"
 }
 
-# s3aws ARGS...: awscli against the test server, quiet, JSON output.
+# s3aws ARGS...: awscli against the test server, JSON output.
 s3aws() {
         local -a ca=()
         [[ -z ${S3_CACERT:-} ]] || ca=(--ca-bundle "$S3_CACERT")
@@ -445,35 +507,37 @@ expect_no_secret() {
         done
 }
 
-# faultproxy_start [OPTION...]: start tests/s3/faultproxy.py in front of the
-# S3 server (options as the proxy's: --fail-rate R, --fail-all, ...), as a
-# job of this shell. Sets PROXY_PID, PROXY_PORT, PROXY_STATS (its JSON
-# counts, written when it stops) and PROXY_REPOSITORY, the repository URL
-# through the proxy.
+# faultproxy_start [OPTION...]: another tests/s3/faultproxy.py in front of
+# s3rver, also checking signatures, with the given options (--fail-rate R,
+# --fail-all, --fail-match REGEX, ...), in the background. Sets
+# PROXY_PID, PROXY_PORT, PROXY_STATS (its JSON counts, complete once it
+# stops) and PROXY_REPOSITORY, the repository URL through it.
 faultproxy_start() {
         local n=${_proxy_n:-0}
         _proxy_n=$((n + 1))
+        _proxy_launch "proxy$n" --verify-sigv4 "$@"
+        PROXY_PID=$_PID
+        PROXY_PORT=$_PORT
         PROXY_STATS=$TMP/proxy$n.stats.json
-        rm -f "$TMP/proxy$n.port"
-        python3 "$FAULTPROXY" --upstream "127.0.0.1:$S3_PORT" --ready-file "$TMP/proxy$n.port" \
-                --stats "$PROXY_STATS" --log "$TMP/proxy$n.log" "$@" >"$TMP/proxy$n.out" 2>&1 &
-        PROXY_PID=$!
-        local i
-        for ((i = 0; i < 100; i++)); do
-                [[ -s $TMP/proxy$n.port ]] && break
-                proc_alive "$PROXY_PID" || { cat "$TMP/proxy$n.out" >&2; fail "faultproxy.py exited"; }
-                sleep 0.1
-        done
-        [[ -s $TMP/proxy$n.port ]] || fail "faultproxy.py not ready after 10 s"
-        PROXY_PORT=$(cat "$TMP/proxy$n.port")
         PROXY_REPOSITORY=s3:http://127.0.0.1:$PROXY_PORT/$S3_BUCKET/repo
 }
 
 # faultproxy_stop: SIGTERM the proxy, wait for it, print its counts.
 faultproxy_stop() {
-        kill -TERM "$PROXY_PID" 2>/dev/null || true
+        _proxy_kill "$PROXY_PID"
         wait_exit "$PROXY_PID" 10 || fail "faultproxy.py (pid $PROXY_PID) did not stop"
         wait "$PROXY_PID" 2>/dev/null || true
         [[ -s $PROXY_STATS ]] || fail "faultproxy.py wrote no counts to $PROXY_STATS"
         echo "proxy counts: $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), sort_keys=True))' "$PROXY_STATS")"
+}
+
+# expect_all_signed_ok: the checking proxy rejected no request so far (for
+# scripts that never send a bad signature on purpose).
+expect_all_signed_ok() {
+        local c
+        c=$(s3_verify_counts)
+        python3 -c 'import json,sys; d = json.loads(sys.argv[1]); r = d.get("rejected") or {}
+sys.exit("rejected requests: %s (see the verify log)" % r if r else 0)' "$c" ||
+                { tail -n 5 "$TMP/verify.log" >&2; fail "the S3 server rejected requests"; }
+        echo "signatures: $(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print("%d requests, %d verified" % (d.get("total", 0), d.get("verified", 0)))' "$c")"
 }

@@ -77,4 +77,5 @@ locks=$(s3_objects "$BUCKET" repo/locks/)
 outside=$(s3_objects "$BUCKET" | cut -f1 | grep -v '^repo/' || true)
 [[ -z $outside ]] || fail "objects outside the repo/ prefix: $outside"
 
+expect_all_signed_ok
 echo "ok: s3_cycle"

@@ -20,9 +20,9 @@ S3OPTS=(--s3-timeout 2 --s3-retries 10)
 # --- 20% of the requests fail -------------------------------------------
 faultproxy_start --fail-rate 0.2 --stall-seconds 5 --seed 7
 export CAIRN_REPOSITORY=$PROXY_REPOSITORY
-expect_exit 0 timeout 900 "$CAIRN" "${S3OPTS[@]}" backup "$SRC"
+expect_exit 0 timeout 600 "$CAIRN" "${S3OPTS[@]}" backup "$SRC"
 snap=$(last_snapshot_id)
-expect_exit 0 timeout 900 "$CAIRN" "${S3OPTS[@]}" restore "latest:$SRC" --target "$TMP/dst"
+expect_exit 0 timeout 600 "$CAIRN" "${S3OPTS[@]}" restore "latest:$SRC" --target "$TMP/dst"
 treecmp "$SRC" "$TMP/dst" --no-atime
 expect_exit 0 timeout 300 "$CAIRN" "${S3OPTS[@]}" snapshots --json
 expect_eq "$(pyjson '[s["id"] for s in d]')" "[\"$snap\"]" "snapshots listed through the proxy"

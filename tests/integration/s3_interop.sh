@@ -131,4 +131,5 @@ expect_eq "$(snapshot_count)" 3 "snapshots in the first repository after the sec
 n_other=$(s3_objects "$S3_BUCKET" other/place/ | wc -l)
 ((n_other >= 5)) || fail "only $n_other objects under other/place/"
 
+expect_all_signed_ok
 echo "ok: s3_interop"

@@ -5,8 +5,9 @@ Sits between cairn and s3rver for the S3 fault tests: cairn is pointed at
 the proxy (s3:http://127.0.0.1:PROXY/bucket/...), the proxy forwards each
 request's raw bytes unchanged to the upstream server and relays the answer.
 Nothing is rewritten, the Host header included: cairn signed
-"127.0.0.1:PROXY" and s3rver checks the signature against the Host header
-it receives, whatever port it really listens on, so the signature holds.
+"127.0.0.1:PROXY", and a signature check (--verify-sigv4 here, as a real
+S3 would) uses the Host header as received, whatever port the server
+really listens on, so the signature holds.
 
 A chosen share of requests fails instead (--fail-rate), the kind of fault
 taken in turn from --faults, so that every kind shows up once there are as
@@ -20,18 +21,28 @@ many faults as kinds:
 --fail-all answers every request with 500; --fail-match REGEX always fails
 (500) the requests whose "METHOD /path?query" matches.
 
+--verify-sigv4 first checks each signed request's AWS Signature V4 with
+sigv4.py (s3rver 3.7.1 accepts any V4 signature from a known key id) and
+answers a bad one as S3 would (403 SignatureDoesNotMatch, 400
+XAmzContentSHA256Mismatch, 400 AuthorizationHeaderMalformed for a region
+other than --region, ...) without forwarding it; --key ID:SECRET (default
+S3RVER:S3RVER) are the known keys.
+
 Keep-alive connections, Content-Length and chunked bodies both ways,
 "Expect: 100-continue" (answered by the proxy, the upstream's own 100 is
 dropped) and HEAD are handled; one upstream connection per client
 connection. Counts (requests by method, faults by kind) go to --stats FILE
-as JSON on SIGTERM, SIGINT or exit, and on SIGUSR1.
+as JSON on SIGTERM, SIGINT or exit, and on SIGUSR1; --log FILE gets a
+line per request (and the canonical request of each rejected one).
 
   faultproxy.py --upstream 127.0.0.1:4568 [--listen PORT] [--ready-file F]
                 [--fail-rate 0.2] [--faults 500,503,reset,stall]
                 [--stall-seconds 5] [--fail-all] [--fail-match REGEX]
                 [--seed N] [--stats FILE] [--log FILE]
+                [--verify-sigv4 [--key ID:SECRET]... [--region R|any]]
 """
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -42,6 +53,11 @@ import struct
 import sys
 import threading
 import time
+from xml.sax.saxutils import escape as xml_escape
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sigv4  # noqa: E402
 
 KINDS = ("500", "503", "reset", "stall")
 MAX_HEAD = 64 * 1024
@@ -87,6 +103,7 @@ class Reader:
             first = self.line()
         raw = [first]
         headers = {}
+        self.pairs = []
         while True:
             ln = self.line()
             raw.append(ln)
@@ -94,6 +111,7 @@ class Reader:
                 break
             name, _, value = ln.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
+            self.pairs.append((name.strip(), value.strip()))
             if sum(map(len, raw)) > MAX_HEAD:
                 raise ValueError("headers too long")
         return b"".join(raw), first.decode("latin-1").rstrip("\r\n"), headers
@@ -127,13 +145,31 @@ class Reader:
         return b""
 
 
-def s3_error(status, reason, code, message):
+def dechunk(raw):
+    """The payload of a chunked body (raw bytes as framed on the wire)."""
+    out, i = [], 0
+    while True:
+        j = raw.index(b"\r\n", i)
+        size = int(raw[i:j].split(b";")[0].strip(), 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(raw[j + 2 : j + 2 + size])
+        i = j + 2 + size + 2
+
+
+REASONS = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error",
+           501: "Not Implemented", 503: "Slow Down"}
+
+
+def s3_error(status, reason, code, message, extra=None, head_only=False):
+    """An S3 error response; for HEAD without its body, as S3 answers."""
+    more = "".join("<%s>%s</%s>" % (k, xml_escape(v), k) for k, v in (extra or {}).items())
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            "<Error><Code>%s</Code><Message>%s</Message>"
-            "<RequestId>faultproxy</RequestId></Error>" % (code, message)).encode()
+            "<Error><Code>%s</Code><Message>%s</Message>%s"
+            "<RequestId>faultproxy</RequestId></Error>" % (code, xml_escape(message), more)).encode()
     head = ("HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
             "Content-Length: %d\r\n\r\n" % (status, reason, len(body))).encode()
-    return head + body
+    return head if head_only else head + body
 
 
 class Proxy:
@@ -150,7 +186,9 @@ class Proxy:
         self.next_kind = 0
         self.match = re.compile(args.fail_match) if args.fail_match else None
         self.stats = {"requests": {}, "faults": {k: 0 for k in KINDS}, "total": 0,
-                      "forwarded": 0, "matched": 0, "connections": 0}
+                      "forwarded": 0, "matched": 0, "connections": 0, "rejected": {}, "verified": 0}
+        self.keys = dict(k.split(":", 1) for k in (args.key or ["S3RVER:S3RVER"]))
+        self.region = None if args.region == "any" else args.region
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
 
     def log(self, msg):
@@ -208,15 +246,32 @@ class Proxy:
                 if headers.get("expect", "").lower() == "100-continue":
                     client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = reader.body(headers)
+                if self.args.verify_sigv4:
+                    payload = dechunk(body) if "chunked" in headers.get("transfer-encoding", "").lower() else body
+                    try:
+                        if sigv4.verify(method, target, reader.pairs, hashlib.sha256(payload).hexdigest(),
+                                        self.keys, self.region):
+                            with self.lock:
+                                self.stats["verified"] += 1
+                    except sigv4.Reject as e:
+                        with self.lock:
+                            self.stats["total"] += 1
+                            self.stats["requests"][method] = self.stats["requests"].get(method, 0) + 1
+                            self.stats["rejected"][e.code] = self.stats["rejected"].get(e.code, 0) + 1
+                        self.log("%s %s -> rejected %s: %s %r" % (method, target, e.code, e.message, e.extra))
+                        client.sendall(s3_error(e.status, REASONS.get(e.status, "Error"), e.code,
+                                                e.message, e.extra, method == "HEAD"))
+                        continue
                 kind = self.decide(method, target)
                 self.log("%s %s -> %s" % (method, target, kind or "forward"))
                 if kind == "500":
                     client.sendall(s3_error(500, "Internal Server Error", "InternalError",
-                                            "We encountered an internal error. Please try again."))
+                                            "We encountered an internal error. Please try again.",
+                                            head_only=method == "HEAD"))
                     continue
                 if kind == "503":
                     client.sendall(s3_error(503, "Slow Down", "SlowDown",
-                                            "Please reduce your request rate."))
+                                            "Please reduce your request rate.", head_only=method == "HEAD"))
                     continue
                 if kind == "stall":
                     time.sleep(self.args.stall_seconds)
@@ -285,6 +340,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats", help="JSON counts written here on exit")
     ap.add_argument("--log", help="one line per request")
+    ap.add_argument("--verify-sigv4", action="store_true",
+                    help="check every signed request's SigV4 signature (sigv4.py) before anything else")
+    ap.add_argument("--key", action="append", help="ID:SECRET accepted by --verify-sigv4 (default S3RVER:S3RVER)")
+    ap.add_argument("--region", default="us-east-1", help="region the scope must name ('any': any)")
     args = ap.parse_args()
 
     proxy = Proxy(args)

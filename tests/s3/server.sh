@@ -32,9 +32,16 @@ die() {
         exit 1
 }
 
-alive() {
+# running PID: PID exists and is not a zombie.
+running() {
         [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null &&
                 [[ $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) != Z ]]
+}
+
+# alive PID: running, and an s3rver (a pid from an old pid file may have
+# been reused by now).
+alive() {
+        running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 's3rver\.js'
 }
 
 # answers URL CAFILE: the server gives any HTTP response at URL.
@@ -105,7 +112,7 @@ cmd_start() {
 
         local i
         for ((i = 0; i < 300; i++)); do
-                if ! alive "$pid"; then
+                if ! running "$pid"; then
                         tail -n 20 "$dir/s3rver.log" >&2
                         die "s3rver exited before answering on port $port"
                 fi
