@@ -172,6 +172,15 @@ static size_t on_upload(char *p, size_t size, size_t n, void *ud)
         return k;
 }
 
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+        Upload *u = ud;
+        if (origin != SEEK_SET || off < 0 || (size_t)off > u->len)
+                return CURL_SEEKFUNC_CANTSEEK;
+        u->pos = (size_t)off; /* curl resends a body on a reused connection that closed */
+        return CURL_SEEKFUNC_OK;
+}
+
 static bool transient_curl(CURLcode c)
 {
         switch (c) {
@@ -185,6 +194,7 @@ static bool transient_curl(CURLcode c)
         case CURLE_HTTP2:
         case CURLE_HTTP2_STREAM:
         case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SEND_FAIL_REWIND:
                 return true;
         default:
                 return false;
@@ -334,6 +344,8 @@ static int s3_do(BackendS3 *s, Request *rq)
                         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
                         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
                         curl_easy_setopt(h, CURLOPT_READDATA, &up);
+                        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+                        curl_easy_setopt(h, CURLOPT_SEEKDATA, &up);
                         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->blen);
                 } else if (strcmp(rq->method, "HEAD") == 0) {
                         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -407,10 +419,38 @@ static int s3_write(Backend *be, const char *name, const void *data, size_t len)
         return s3_do((BackendS3 *)be, &rq);
 }
 
+static int bucket_check(BackendS3 *s)
+{
+        Request rq = {.method = "GET", .name = NULL, .query = "list-type=2&max-keys=1"};
+        int rc = s3_do(s, &rq);
+        if (rc == -ENOENT) {
+                error_prefix("bucket %s does not exist (create it, or pass --s3-create-bucket to init)", s->bucket);
+                return -ENXIO;
+        }
+        return rc;
+}
+
 static int s3_stat(Backend *be, const char *name, uint64_t *size)
 {
+        BackendS3 *s = (BackendS3 *)be;
         Request rq = {.method = "HEAD", .name = name};
-        int rc = s3_do((BackendS3 *)be, &rq);
+        int rc = s3_do(s, &rq);
+        if (rc == -ENOENT && strcmp(name, "config") == 0) {
+                /* a HEAD answer has no body to tell NoSuchKey from NoSuchBucket */
+                int k = bucket_check(s);
+                if (k < 0)
+                        return k;
+                error_set("s3 HEAD %s: 404 NoSuchKey", name);
+        } else if (rc < 0 && rc != -ENOENT && rq.status >= 400) {
+                /* a HEAD answer has no body: ask again with a GET of one
+                 * byte to learn the S3 error code and message */
+                Buf one = {0};
+                Request get = {.method = "GET", .name = name, .range = "bytes=0-0", .out = &one};
+                int k = s3_do(s, &get);
+                buf_free(&one);
+                if (k < 0)
+                        return k;
+        }
         if (rc == 0 && size)
                 *size = rq.length >= 0 ? (uint64_t)rq.length : 0;
         return rc;

@@ -375,10 +375,15 @@ static int open_common(Repo *r, const char *pw, size_t pwlen, Repo **out)
         int rc;
         uint64_t sz;
         rc = backend_stat(r->be, "config", &sz);
-        if (rc < 0) {
+        if (rc == -ENOENT) {
                 error_clear();
                 error_set("%s: no repository there (check the path, or create one with 'cairn init')", location);
-                rc = -ENOENT;
+                goto fail;
+        }
+        if (rc < 0) {
+                /* a refused request, a dead server, a missing bucket: say so */
+                if (!error_last()[0])
+                        error_set("%s: %s", location, strerror(-rc));
                 goto fail;
         }
         rc = key_open(r->be, pw, pwlen, &r->key, r->key_id);

@@ -408,7 +408,7 @@ int main(int argc, char **argv)
         _cleanup_free_ char *cachedir = NULL;
         if (backend_opts.cacert && !(cacert = realpath(backend_opts.cacert, NULL))) {
                 fprintf(stderr, "cairn: --cacert %s: %s\n", backend_opts.cacert, strerror(errno));
-                return EXIT_USAGE;
+                return EXIT_ERROR;
         }
         if (cacert)
                 backend_opts.cacert = cacert;
