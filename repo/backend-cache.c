@@ -104,7 +104,10 @@ static int list_cb(const char *name, uint64_t size, void *ud)
                 l->cap = cap;
         }
         const char *base = strrchr(name, '/');
-        l->seen[l->n++] = strdup(base ? base + 1 : name);
+        char *copy = strdup(base ? base + 1 : name);
+        if (!copy)
+                return -ENOMEM;
+        l->seen[l->n++] = copy;
         return l->cb(name, size, l->ud);
 }
 
@@ -123,7 +126,8 @@ static int cache_list(Backend *be, const char *prefix, backend_list_cb cb, void 
         int rc = backend_list(c->inner, prefix, list_cb, &l);
         if (rc == 0) {
                 /* drop copies of what is no longer there */
-                qsort(l.seen, l.n, sizeof(char *), cmp_str);
+                if (l.n)
+                        qsort(l.seen, l.n, sizeof(char *), cmp_str);
                 char dirpath[PATH_MAX];
                 path_of(c, prefix, dirpath, sizeof(dirpath));
                 DIR *d = opendir(dirpath);

@@ -189,6 +189,9 @@ int check_run(Repo *r, const CheckOptions *opt, CheckStats *st)
                         report(&c, true, "%s: size %llu, but the index says %llu", name,
                                (unsigned long long)p->size, (unsigned long long)inventory_expected_size(p));
         }
+        for (size_t i = 0; rc == 0 && i < c.inv.n; i++)
+                if (c.inv.packs[i].in_index && c.inv.packs[i].on_backend)
+                        __atomic_add_fetch(&st->bytes_to_read, c.inv.packs[i].size, __ATOMIC_RELAXED);
         if (rc == 0 && opt->read_data) {
                 unsigned par = repo_backend(r)->parallel;
                 unsigned n = opt->workers ? opt->workers : par ? MIN(par, 16u) : util_ncpu();

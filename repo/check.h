@@ -16,7 +16,7 @@ typedef struct CheckOptions {
 } CheckOptions;
 
 typedef struct CheckStats {
-        uint64_t packs, packs_read, bytes_read, snapshots, trees, errors;
+        uint64_t packs, packs_read, bytes_read, bytes_to_read, snapshots, trees, errors;
 } CheckStats;
 
 /* Returns 0 when the check ran (look at stats->errors), negative errno

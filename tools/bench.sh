@@ -648,6 +648,15 @@ s3_stop() {
 # backup, full restore (checked file by file), then for each tool a fresh
 # mount of its S3 repository and a cold-cache dd of big-random.bin.
 section_s3() {
+        # The PUT payload hash runs over every uploaded byte: both SHA-256
+        # implementations timed here; backend-s3 uses libcrypto's.
+        local sha
+        sha=$("$CAIRN" --json selftest-sha256 256) || die "cairn selftest-sha256"
+        local sha_c sha_s
+        sha_c=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["libcrypto_mb_s"]))' <<<"$sha")
+        sha_s=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["libsodium_mb_s"]))' <<<"$sha")
+        add_self_row "SHA-256 MB/s, libcrypto (used) vs libsodium $sha_s" "$sha_c" \
+                "$(awk -v a="$sha_c" -v b="$sha_s" 'BEGIN {printf "%.2f", a / b}')" 1 "faster of the two"
         CAIRN_EXE=$(readlink -f "$CAIRN")
         if [ -z "$PW" ]; then # when section files did not run
                 PW=$RUN/password

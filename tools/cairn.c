@@ -35,6 +35,7 @@ static const Command commands[] = {
         {"key", cmd_key, "manage passwords: add, list, remove, passwd"},
         {"unlock", cmd_unlock, "remove stale locks"},
         {"lock", cmd_lock, "hold a lock (for tests)", true},
+        {"selftest-sha256", cmd_selftest_sha256, "time both SHA-256 implementations", true},
 };
 
 static void usage(FILE *f)

@@ -63,3 +63,4 @@ int cmd_check(Cli *c, int argc, char **argv);
 int cmd_forget(Cli *c, int argc, char **argv);
 int cmd_prune(Cli *c, int argc, char **argv);
 int cmd_mount(Cli *c, int argc, char **argv);
+int cmd_selftest_sha256(Cli *c, int argc, char **argv);

@@ -29,7 +29,7 @@ static void check_progress(void *ud, uint64_t *done, uint64_t *total, uint64_t *
 {
         CheckStats *st = ud;
         *done = __atomic_load_n(&st->bytes_read, __ATOMIC_RELAXED);
-        *total = 0;
+        *total = __atomic_load_n(&st->bytes_to_read, __ATOMIC_RELAXED);
         *files = __atomic_load_n(&st->packs_read, __ATOMIC_RELAXED);
 }
 
@@ -56,7 +56,7 @@ int cmd_check(Cli *c, int argc, char **argv)
         if (rc < 0)
                 return cli_fail(c, rc);
         CheckOptions o = {.read_data = read_data, .report = check_report};
-        CheckStats st;
+        CheckStats st = {0};
         Progress *pg = read_data ? progress_start(c, "check", check_progress, &st) : NULL;
         rc = check_run(r, &o, &st);
         progress_stop(pg);

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "pack.h"
 #include "restorer.h"
+#include "s3-sign.h"
 
 static bool want_help(int argc, char **argv, const char *text)
 {
@@ -533,5 +534,37 @@ int cmd_lock(Cli *c, int argc, char **argv)
         nanosleep(&ts, NULL);
         lock_release(l);
         repo_close(r);
+        return EXIT_OK;
+}
+
+/* cairn selftest-sha256 [MIB]: the two SHA-256 implementations the S3
+ * backend could hash uploads with, timed on this machine (the benchmark
+ * prints both; the faster one is used). */
+int cmd_selftest_sha256(Cli *c, int argc, char **argv)
+{
+        size_t mib = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 256;
+        if (mib == 0 || mib > 4096)
+                return cli_usage(c, "give a size in MiB, 1..4096");
+        size_t n = mib << 20;
+        uint8_t *p = malloc(n);
+        if (!p)
+                return cli_fail(c, -ENOMEM);
+        randombytes_buf(p, n);
+        char hex[2][65];
+        uint64_t t0 = util_now_ns();
+        s3_sha256_hex(p, n, hex[0]);
+        uint64_t t1 = util_now_ns();
+        s3_sha256_hex_sodium(p, n, hex[1]);
+        uint64_t t2 = util_now_ns();
+        free(p);
+        if (strcmp(hex[0], hex[1]) != 0) {
+                fprintf(stderr, "cairn: selftest-sha256: the two implementations disagree\n");
+                return EXIT_ERROR;
+        }
+        double a = (double)n / ((double)(t1 - t0) / 1e9) / 1e6, b = (double)n / ((double)(t2 - t1) / 1e9) / 1e6;
+        if (c->json)
+                cli_print_json(json_pack("{s:f, s:f}", "libcrypto_mb_s", a, "libsodium_mb_s", b));
+        else
+                printf("sha256 over %zu MiB: libcrypto %.0f MB/s, libsodium %.0f MB/s\n", mib, a, b);
         return EXIT_OK;
 }

@@ -33,6 +33,16 @@ expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst" --cacert "$S3_C
 treecmp "$SRC" "$TMP/dst" --no-atime
 expect_check --read-data --cacert "$S3_CACERT"
 
+# A daemon changes to "/": a relative --cacert must still work for the
+# connections it opens later (this once failed every read with EIO).
+cp "$S3_CACERT" "$TMP/ca-rel.pem"
+pushd "$TMP" >/dev/null
+mount_repo "$TMP/mnt" --cacert ca-rel.pem
+popd >/dev/null
+f=$(cd "$SRC" && find . -type f -size +100k | head -n 1)
+cmp "$SRC/$f" "$TMP/mnt/snapshots/latest$SRC/$f" || fail "reading $f through a daemon mount with a relative --cacert"
+unmount_repo "$TMP/mnt"
+
 # Still refused without it; accepted unverified with --insecure-tls.
 expect_exit 1 timeout 120 "$CAIRN" --s3-retries 1 snapshots
 expect_err_line '[Cc]ertificate|SSL|TLS|issuer'
