@@ -251,7 +251,11 @@ static int s3_error(BackendS3 *s, const Request *rq, const char *path, const Buf
         if (body->len)
                 xml_parse(&x, body);
         const char *what = rq->name ? rq->name : s->bucket;
-        if (x.code[0])
+        if (strcmp(x.code, "NoSuchBucket") == 0)
+                error_set("s3 %s %s: %ld NoSuchBucket: bucket %s does not exist (create it, or pass "
+                          "--s3-create-bucket to init)",
+                          rq->method, what, rq->status, s->bucket);
+        else if (x.code[0])
                 error_set("s3 %s %s: %ld %s: %s", rq->method, what, rq->status, x.code, x.message);
         else
                 error_set("s3 %s %s: HTTP %ld", rq->method, what, rq->status);

@@ -373,9 +373,12 @@ static int open_common(Repo *r, const char *pw, size_t pwlen, Repo **out)
 {
         const char *location = r->location;
         int rc;
-        uint64_t sz;
-        rc = backend_stat(r->be, "config", &sz);
-        if (rc == -ENOENT) {
+        /* read the config once, first: it tells whether a repository is
+         * there (one request on S3, where every request counts) */
+        Buf sealed = {0};
+        json_t *cfg = NULL;
+        rc = backend_read(r->be, "config", 0, 0, &sealed);
+        if (rc == -ENOENT && !strstr(error_last(), "NoSuchBucket")) {
                 error_clear();
                 error_set("%s: no repository there (check the path, or create one with 'cairn init')", location);
                 goto fail;
@@ -400,18 +403,31 @@ static int open_common(Repo *r, const char *pw, size_t pwlen, Repo **out)
         }
         if (rc < 0)
                 goto fail;
-        json_t *cfg;
-        rc = repo_json_load(r, "config", &cfg);
-        if (rc < 0)
+        Buf plain = {0};
+        rc = crypto_open(r->key, sealed.data, sealed.len, &plain);
+        if (rc == 0) {
+                json_error_t err;
+                cfg = json_loadb((const char *)plain.data, plain.len, 0, &err);
+                sodium_memzero(plain.data, plain.len);
+                if (!cfg)
+                        rc = -EBADMSG;
+        }
+        buf_free(&plain);
+        if (rc < 0) {
+                error_set("%s/config: failed authentication or is malformed (the repository is damaged)", location);
                 goto fail;
+        }
         rc = config_apply(r, cfg);
-        json_decref(cfg);
         if (rc < 0)
                 goto fail;
         use_cache(r);
+        buf_free(&sealed);
+        json_decref(cfg);
         *out = r;
         return 0;
 fail:
+        buf_free(&sealed);
+        json_decref(cfg);
         repo_close(r);
         return rc;
 }

@@ -16,7 +16,7 @@
 
 #define COALESCE_GAP (256u * 1024)   /* read across gaps smaller than this */
 #define MAX_SPAN (32u * 1024 * 1024) /* one read at most, with few workers */
-#define SPAN_BUDGET (64u * 1024 * 1024) /* all workers' reads together */
+#define SPAN_BUDGET (64u * 1024 * 1024) /* local: all workers' reads together */
 
 typedef struct Ref {
         uint32_t pack, offset, length, raw_length;
@@ -475,11 +475,14 @@ static int restore_contents(Restorer *rs)
                         rs->groups[rs->ngroups++] = i;
         /* a remote backend wants many requests in flight; a local one a few */
         unsigned par = repo_backend(rs->repo)->parallel;
-        unsigned n = rs->opt.workers ? rs->opt.workers : par ? MIN(par, 16u) : 2 * util_ncpu();
+        /* remote: whole packs in one request each (fewest requests), as many
+         * at once as the memory budget holds */
+        unsigned n = rs->opt.workers ? rs->opt.workers : par ? MIN(par, 6u) : 2 * util_ncpu();
         pthread_t th[64];
         n = MIN(n, 64u);
-        /* 16 S3 workers with 32 MiB reads each held half a GiB */
-        rs->max_span = MAX(4u << 20, MIN(MAX_SPAN, SPAN_BUDGET / n));
+        /* 16 S3 workers with 32 MiB reads each held half a GiB: remote
+         * restores run 6 whole-pack reads (~17 MiB each) at a time */
+        rs->max_span = par ? MAX_SPAN : MAX(16u << 20, MIN(MAX_SPAN, SPAN_BUDGET / n));
         unsigned started = 0;
         for (unsigned i = 0; i < n; i++)
                 if (pthread_create(&th[i], NULL, content_worker, rs) == 0)

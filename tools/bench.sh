@@ -45,7 +45,7 @@ KEEP=0
 OUT=
 S3RVER_VERSION=3.7.1 # what tests/s3/setup.sh installs
 S3RVER_JS=$ROOT/.deps/s3rver/node_modules/s3rver/bin/s3rver.js
-SECTIONS=(files mount s3)
+read -r -a SECTIONS <<<"${BENCH_SECTIONS:-files mount s3}" # BENCH_SECTIONS="s3" runs one
 
 usage() {
         sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
