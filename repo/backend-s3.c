@@ -280,10 +280,13 @@ static int s3_do(BackendS3 *s, Request *rq)
                 s3_sha256_hex(rq->body, rq->blen, payload);
         else
                 s3_sha256_hex("", 0, payload);
-        Buf body = {0};
+        /* the answer goes straight into the caller's buffer (an error body
+         * too, read from there and dropped) */
+        Buf own = {0}, *body = rq->out ? rq->out : &own;
+        size_t base = body->len;
         int attempt = 0;
         for (;; attempt++) {
-                body.len = 0;
+                body->len = base;
                 char date[17], auth[1024], range[64] = "";
                 time_t now = time(NULL);
                 struct tm tm;
@@ -331,7 +334,7 @@ static int s3_do(BackendS3 *s, Request *rq)
                 curl_easy_setopt(h, CURLOPT_URL, url);
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
                 curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-                curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+                curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
                 curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
                 curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, MIN(s->timeout, 30L));
                 /* a stall, not a slow transfer, is what times a request out */
@@ -380,16 +383,17 @@ static int s3_do(BackendS3 *s, Request *rq)
                 } else if (rq->status >= 200 && rq->status < 300) {
                         rc = 0;
                 } else {
-                        rc = s3_error(s, rq, path, &body);
+                        Buf err = {.data = body->data ? body->data + base : NULL, .len = body->len - base};
+                        rc = s3_error(s, rq, path, &err);
                         retry = rq->status >= 500 || rq->status == 429;
                 }
                 if (!retry || attempt >= s->retries)
                         break;
                 backoff(attempt);
         }
-        if (rc == 0 && rq->out)
-                rc = buf_append(rq->out, body.data, body.len);
-        buf_free(&body);
+        if (rc < 0)
+                body->len = base;
+        buf_free(&own);
         free(url);
         free(path);
         return rc;
@@ -407,6 +411,8 @@ static int s3_read(Backend *be, const char *name, uint64_t off, uint64_t len, Bu
         else if (off)
                 snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)off);
         size_t before = out->len;
+        if (len && buf_reserve(out, len) < 0)
+                return -ENOMEM;
         Request rq = {.method = "GET", .name = name, .range = len || off ? range : NULL, .out = out};
         int rc = s3_do(s, &rq);
         if (rc == 0 && len && out->len - before != len) {
