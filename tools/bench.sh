@@ -552,6 +552,16 @@ section_mount() {
         fi
         CAIRN_EXE=$(readlink -f "$CAIRN")
         local tool c_tar c_dd c_iops c_p99 c_rss r_tar r_dd r_iops r_p99 r_rss
+
+        # The reference for "mount reads at 80% of restore": cairn restore
+        # under the same conditions as the mount reads, a cold page cache.
+        drop_caches
+        mkdir "$RUN/cairn-restore-cold"
+        measure cairn-restore-cold "$CAIRN" -r "$CREPO" --password-file "$PW" -q restore "latest:$DATA" \
+                --target "$RUN/cairn-restore-cold"
+        local c_cold
+        c_cold=$(mbps "$DATA_BYTES" "$SECS")
+        rm -rf "$RUN/cairn-restore-cold"
         for tool in cairn restic; do
                 log "mount: $tool"
                 case $tool in
@@ -578,10 +588,10 @@ section_mount() {
         add_row "mount 4K random IOPS" "$c_iops" "$r_iops" 1 5 "≥ 5× restic"
         add_row "mount 4K p99 ms" "$c_p99" "$r_p99" 0 - "- (reference)"
         add_row "mount peak RSS MiB" "$c_rss" "$r_rss" 0 - "- (reference)"
-        add_self_row "cairn mount tar ÷ cairn restore" "$c_tar vs $C_RESTORE_MBPS MB/s" \
-                "$(awk -v a="$c_tar" -v b="$C_RESTORE_MBPS" 'BEGIN {printf "%.2f", a / b}')" 0.8 "≥ 0.8× restore"
-        add_self_row "cairn mount dd ÷ cairn restore" "$c_dd vs $C_RESTORE_MBPS MB/s" \
-                "$(awk -v a="$c_dd" -v b="$C_RESTORE_MBPS" 'BEGIN {printf "%.2f", a / b}')" 0.8 "≥ 0.8× restore"
+        add_self_row "cairn mount tar ÷ cairn restore (both cold)" "$c_tar vs $c_cold MB/s" \
+                "$(awk -v a="$c_tar" -v b="$c_cold" 'BEGIN {printf "%.2f", a / b}')" 0.8 "≥ 0.8× restore"
+        add_self_row "cairn mount dd ÷ cairn restore (both cold)" "$c_dd vs $c_cold MB/s" \
+                "$(awk -v a="$c_dd" -v b="$c_cold" 'BEGIN {printf "%.2f", a / b}')" 0.8 "≥ 0.8× restore"
 }
 
 # ---------------------------------------------------------------------------
