@@ -272,6 +272,19 @@ static double timeout_of(const Inode *i)
         return i->kind == INODE_VDIR || i->kind == INODE_LINK ? TIMEOUT_VIEW : TIMEOUT_FOREVER;
 }
 
+/* With mu held: the inode with this key (the table takes key), or a new
+ * one with *fresh set, for the caller to fill. */
+static Inode *inode_by_key(Fs *fs, char *key, bool *fresh)
+{
+        Inode *i = inode_find_key(fs->inodes, key);
+        *fresh = !i;
+        if (i) {
+                free(key);
+                return i;
+        }
+        return inode_add(fs->inodes, key);
+}
+
 /* With mu held: the inode for a view entry under parent. */
 static Inode *inode_for_ventry(Fs *fs, Inode *parent, const VEntry *e)
 {
@@ -284,14 +297,10 @@ static Inode *inode_for_ventry(Fs *fs, Inode *parent, const VEntry *e)
                         : asprintf(&key, "%lu/%s", (unsigned long)parent->ino, name);
         if (k < 0)
                 return NULL;
-        Inode *i = inode_find_key(fs->inodes, key);
-        if (i) {
-                free(key);
+        bool fresh;
+        Inode *i = inode_by_key(fs, key, &fresh);
+        if (!i || !fresh)
                 return i;
-        }
-        i = inode_add(fs->inodes, key);
-        if (!i)
-                return NULL;
         i->kind = e->kind;
         if (e->kind == INODE_VDIR) {
                 i->view = e->view;
@@ -321,14 +330,10 @@ static Inode *inode_for_node(Fs *fs, Inode *parent, const Node *n)
                      : asprintf(&key, "%lu/%s", (unsigned long)parent->ino, n->name);
         if (k < 0)
                 return NULL;
-        Inode *i = inode_find_key(fs->inodes, key);
-        if (i) {
-                free(key);
+        bool fresh;
+        Inode *i = inode_by_key(fs, key, &fresh);
+        if (!i || !fresh)
                 return i;
-        }
-        i = inode_add(fs->inodes, key);
-        if (!i)
-                return NULL;
         i->kind = INODE_NODE;
         i->snap = parent->snap;
         if (node_copy(n, &i->node) < 0) {

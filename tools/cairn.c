@@ -285,6 +285,24 @@ int cli_strv_add(const char ***v, size_t *n, const char *value, bool split_comma
         return 0;
 }
 
+bool cli_help(int argc, char **argv, const char *text)
+{
+        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        fputs(text, stdout);
+                        return true;
+                }
+        return false;
+}
+
+int cli_split_spec(const char *spec, char **snap, char **path)
+{
+        const char *colon = strchr(spec, ':');
+        *snap = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
+        *path = strdup(colon && colon[1] ? colon + 1 : "/");
+        return *snap && *path ? 0 : -ENOMEM;
+}
+
 void cli_strv_freep(const char ***v)
 {
         if (!*v)

@@ -36,6 +36,10 @@ void cli_print_json(json_t *j); /* steals the reference */
 void cli_json_set_bytes(json_t *obj, const char *key, const char *value);
 /* Human sizes: "1.5 GiB". */
 void cli_size(uint64_t n, char *out, size_t len);
+/* --help or -h before any "--": print text to stdout and return true. */
+bool cli_help(int argc, char **argv, const char *text);
+/* "SNAP[:PATH]" -> snapshot spec and path ("/" when absent); free both. */
+int cli_split_spec(const char *spec, char **snap, char **path);
 /* Split "a,b" values of repeated options into a NULL-terminated vector. */
 int cli_strv_add(const char ***v, size_t *n, const char *value, bool split_commas);
 /* Free such a vector and its strings; for _cleanup_(cli_strv_freep). */

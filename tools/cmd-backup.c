@@ -77,11 +77,8 @@ static void progress_cb(void *ud, uint64_t *done, uint64_t *total, uint64_t *fil
 
 int cmd_backup(Cli *c, int argc, char **argv)
 {
-        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        fputs(help, stdout);
-                        return EXIT_OK;
-                }
+        if (cli_help(argc, argv, help))
+                return EXIT_OK;
         static const struct option opts[] = {{"tag", required_argument, NULL, 't'},
                                              {"host", required_argument, NULL, 'H'},
                                              {"exclude", required_argument, NULL, 'e'},

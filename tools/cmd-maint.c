@@ -10,16 +10,6 @@
 #include "prune.h"
 #include "retention.h"
 
-static bool help_asked(int argc, char **argv, const char *text)
-{
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        fputs(text, stdout);
-                        return true;
-                }
-        return false;
-}
-
 static void check_report(bool error, const char *msg, void *ud)
 {
         fprintf(error ? stderr : stdout, "%s%s\n", error ? "error: " : "note: ", msg);
@@ -41,7 +31,7 @@ int cmd_check(Cli *c, int argc, char **argv)
                 "right size, every snapshot and every tree and blob it references. With\n"
                 "--read-data, read every pack and check every byte (pack hash, header, and\n"
                 "each blob's authentication and id). Exit 1 when a problem is found.\n";
-        if (help_asked(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         bool read_data = false;
         for (int i = 1; i < argc; i++) {
@@ -115,7 +105,7 @@ int cmd_prune(Cli *c, int argc, char **argv)
                 "usage: cairn prune [--dry-run]\n\n"
                 "Delete packs no snapshot uses, repack partly used ones, and remove packs left by\n"
                 "interrupted backups. Takes the exclusive lock.\n";
-        if (help_asked(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         bool dry = argc == 2 && strcmp(argv[1], "--dry-run") == 0;
         if (argc > (dry ? 2 : 1))
@@ -149,7 +139,7 @@ int cmd_forget(Cli *c, int argc, char **argv)
                 "Remove snapshots: the ones named, or those a policy does not keep. Snapshots are\n"
                 "grouped by host and paths and the policy applies in each group; buckets are in\n"
                 "UTC; N = -1 keeps every bucket. --prune then removes the data no longer used.\n";
-        if (help_asked(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         static const struct option opts[] = {{"keep-last", required_argument, NULL, 0},
                                              {"keep-hourly", required_argument, NULL, 1},

@@ -65,11 +65,8 @@ static int check_mountpoint(const char *mp)
 
 int cmd_mount(Cli *c, int argc, char **argv)
 {
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        fputs(help, stdout);
-                        return EXIT_OK;
-                }
+        if (cli_help(argc, argv, help))
+                return EXIT_OK;
         static const struct option opts[] = {{"daemon", no_argument, NULL, 'd'},
                                              {"cache-size", required_argument, NULL, 'c'},
                                              {"allow-other", no_argument, NULL, 'a'},

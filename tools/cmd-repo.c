@@ -14,19 +14,6 @@
 #include "restorer.h"
 #include "s3-sign.h"
 
-static bool want_help(int argc, char **argv, const char *text)
-{
-        for (int i = 1; i < argc; i++) {
-                if (strcmp(argv[i], "--") == 0)
-                        break;
-                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        fputs(text, stdout);
-                        return true;
-                }
-        }
-        return false;
-}
-
 int cmd_init(Cli *c, int argc, char **argv)
 {
         static const char help[] =
@@ -36,7 +23,7 @@ int cmd_init(Cli *c, int argc, char **argv)
                 "  --kdf          cost of the password hash (default interactive: 64 MiB, argon2id)\n"
                 "  --compression  default compression of new data (default auto)\n"
                 "  --pack-size    target pack size in MiB (default 16)\n";
-        if (want_help(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         static const struct option opts[] = {{"kdf", required_argument, NULL, 'k'},
                                              {"compression", required_argument, NULL, 'c'},
@@ -113,7 +100,7 @@ int cmd_key(Cli *c, int argc, char **argv)
                 "       cairn key passwd [--new-password-file FILE] [--kdf COST]\n\n"
                 "Manage the passwords that open the repository. Each password seals the same\n"
                 "master key; removing the one in use is refused.\n";
-        if (want_help(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         static const struct option opts[] = {{"new-password-file", required_argument, NULL, 'n'},
                                              {"kdf", required_argument, NULL, 'k'},
@@ -225,7 +212,7 @@ int cmd_snapshots(Cli *c, int argc, char **argv)
 {
         static const char help[] = "usage: cairn snapshots [--host HOST] [--tag TAG]... [--json]\n\n"
                                    "List the snapshots, oldest first.\n";
-        if (want_help(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         static const struct option opts[] = {
                 {"host", required_argument, NULL, 'H'}, {"tag", required_argument, NULL, 't'}, {0}};
@@ -287,15 +274,6 @@ int cmd_snapshots(Cli *c, int argc, char **argv)
         return EXIT_OK;
 }
 
-/* SNAP[:PATH] -> snapshot and path (default "/"). */
-static int split_spec(const char *spec, char **snap, char **path)
-{
-        const char *colon = strchr(spec, ':');
-        *snap = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
-        *path = strdup(colon && colon[1] ? colon + 1 : "/");
-        return *snap && *path ? 0 : -ENOMEM;
-}
-
 typedef struct LsCtx {
         Repo *repo;
         bool json, longfmt;
@@ -354,7 +332,7 @@ int cmd_ls(Cli *c, int argc, char **argv)
         static const char help[] = "usage: cairn ls SNAPSHOT[:PATH] [-l] [--host H] [--tag T] [--json]\n\n"
                                    "List every entry of a snapshot (below PATH) recursively.\n"
                                    "SNAPSHOT is an id prefix or 'latest'.\n";
-        if (want_help(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         static const struct option opts[] = {{"long", no_argument, NULL, 'l'},
                                              {"host", required_argument, NULL, 'H'},
@@ -379,7 +357,7 @@ int cmd_ls(Cli *c, int argc, char **argv)
         if (optind + 1 != argc)
                 return cli_usage(c, "give one SNAPSHOT[:PATH]");
         char *snap, *path;
-        if (split_spec(argv[optind], &snap, &path) < 0)
+        if (cli_split_spec(argv[optind], &snap, &path) < 0)
                 return cli_fail(c, -ENOMEM);
         Repo *r;
         Snapshot *s = NULL;
@@ -441,7 +419,7 @@ int cmd_stats(Cli *c, int argc, char **argv)
         static const char help[] = "usage: cairn stats [--json]\n\n"
                                    "Show the number of snapshots, blobs and packs, the stored size and the\n"
                                    "deduplicated, uncompressed size of the data, and the compression ratio.\n";
-        if (want_help(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         if (argc > 1)
                 return cli_usage(c, "unexpected argument '%s'", argv[1]);
@@ -492,7 +470,7 @@ int cmd_unlock(Cli *c, int argc, char **argv)
         static const char help[] = "usage: cairn unlock [--remove-all]\n\n"
                                    "Remove stale locks (their process is gone, or they were not refreshed for\n"
                                    "30 minutes); with --remove-all, every lock.\n";
-        if (want_help(argc, argv, help))
+        if (cli_help(argc, argv, help))
                 return EXIT_OK;
         bool all = argc > 1 && strcmp(argv[1], "--remove-all") == 0;
         if (argc > (all ? 2 : 1))

@@ -8,14 +8,6 @@
 #include "error.h"
 #include "restorer.h"
 
-static int split_spec(const char *spec, char **snap, char **path)
-{
-        const char *colon = strchr(spec, ':');
-        *snap = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
-        *path = strdup(colon && colon[1] ? colon + 1 : "/");
-        return *snap && *path ? 0 : -ENOMEM;
-}
-
 static void warn_cb(const char *path, const char *msg, void *ud)
 {
         fprintf(stderr, "cairn: restore: %s: %s\n", path, msg);
@@ -39,11 +31,8 @@ int cmd_restore(Cli *c, int argc, char **argv)
                 "of that directory go straight into DIR; a file goes into DIR under its name.\n"
                 "Ownership, modes, times, xattrs, hardlinks, symlinks, devices, fifos and holes\n"
                 "are restored. --verify reads every restored file back and checks it.\n";
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        fputs(help, stdout);
-                        return EXIT_OK;
-                }
+        if (cli_help(argc, argv, help))
+                return EXIT_OK;
         static const struct option opts[] = {{"target", required_argument, NULL, 't'},
                                              {"include", required_argument, NULL, 'i'},
                                              {"exclude", required_argument, NULL, 'e'},
@@ -90,7 +79,7 @@ int cmd_restore(Cli *c, int argc, char **argv)
         if (!o.target || !*o.target)
                 return cli_usage(c, "--target DIR is required");
         char *snap, *path;
-        if (split_spec(argv[optind], &snap, &path) < 0)
+        if (cli_split_spec(argv[optind], &snap, &path) < 0)
                 return cli_fail(c, -ENOMEM);
         Repo *r = NULL;
         RepoLock *lock = NULL;
@@ -148,11 +137,8 @@ int cmd_dump(Cli *c, int argc, char **argv)
 {
         static const char help[] = "usage: cairn dump SNAPSHOT:PATH [--host H] [--tag T]\n\n"
                                    "Write one file of a snapshot to standard output.\n";
-        for (int i = 1; i < argc; i++)
-                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        fputs(help, stdout);
-                        return EXIT_OK;
-                }
+        if (cli_help(argc, argv, help))
+                return EXIT_OK;
         static const struct option opts[] = {
                 {"host", required_argument, NULL, 'H'}, {"tag", required_argument, NULL, 'T'}, {0}};
         SnapshotFilter f = {0};
@@ -171,7 +157,7 @@ int cmd_dump(Cli *c, int argc, char **argv)
         if (optind + 1 != argc || !strchr(argv[optind], ':'))
                 return cli_usage(c, "give one SNAPSHOT:PATH");
         char *snap, *path;
-        if (split_spec(argv[optind], &snap, &path) < 0)
+        if (cli_split_spec(argv[optind], &snap, &path) < 0)
                 return cli_fail(c, -ENOMEM);
         Repo *r;
         Snapshot *s = NULL;
