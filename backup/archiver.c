@@ -157,6 +157,11 @@ static void fill_stat(Node *n, const struct stat *st)
                 n->type = NODE_SOCKET;
         if (n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV)
                 n->rdev = st->st_rdev;
+        /* reading a symlink (readlink) sets its atime, and nothing like
+         * O_NOATIME exists for it: a stored atime would change the tree on
+         * every backup. Record the mtime there instead. */
+        if (n->type == NODE_SYMLINK)
+                n->atime = n->mtime;
 }
 
 static int read_xattrs(const char *path, Node *n)
