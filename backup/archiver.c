@@ -28,10 +28,14 @@ struct Archiver {
         Sink *sink;
         ArchiverStats st;
         dev_t root_dev;
+        struct VFile *vfiles; /* virtual files written so far */
+        size_t nvfiles, capvfiles;
 };
 
 #define INC(field) __atomic_add_fetch(&a->st.field, 1, __ATOMIC_RELAXED)
 #define ADD(field, n) __atomic_add_fetch(&a->st.field, (n), __ATOMIC_RELAXED)
+
+static void vfiles_free(Archiver *a);
 
 int archiver_new(Repo *r, const ArchiverOptions *opt, Archiver **out)
 {
@@ -58,6 +62,7 @@ void archiver_free(Archiver *a)
                 return;
         pool_free(a->pool);
         sink_free(a->sink);
+        vfiles_free(a);
         free(a);
 }
 
@@ -580,42 +585,161 @@ int archiver_run(Archiver *a, const char *const *paths, size_t n, uint8_t tree_o
         return finish(a, rc);
 }
 
-int archiver_run_stream(Archiver *a, int fd, const char *name, uint8_t tree_out[ID_LEN])
+/* ---- virtual files: streams and database dumps ---- */
+
+typedef struct VFile {
+        char *path;
+        Node node;
+} VFile;
+
+static void vfiles_free(Archiver *a)
 {
-        Tree *t;
-        int rc = tree_new(&t);
-        if (rc < 0)
-                return rc;
-        Node *n = tree_add(t);
-        if (!n || !(n->name = strdup(name))) {
-                tree_free(t);
-                return -ENOMEM;
+        for (size_t i = 0; i < a->nvfiles; i++) {
+                free(a->vfiles[i].path);
+                node_clear(&a->vfiles[i].node);
         }
+        free(a->vfiles);
+        a->vfiles = NULL;
+        a->nvfiles = a->capvfiles = 0;
+}
+
+static void now_node(Node *n, NodeType type, uint32_t mode)
+{
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        n->type = NODE_FILE;
-        n->mode = 0644;
+        n->type = type;
+        n->mode = mode;
         n->uid = getuid();
         n->gid = getgid();
         n->mtime = n->atime = n->ctime = ts(now);
         n->links = 1;
+}
+
+int archiver_vfile_begin(Archiver *a, const char *path)
+{
+        if (!path[0] || path[0] == '/' || strstr(path, "//") || path[strlen(path) - 1] == '/') {
+                error_set("%s: not a relative file path", path);
+                return -EINVAL;
+        }
+        if (a->nvfiles == a->capvfiles) {
+                size_t cap = a->capvfiles ? a->capvfiles * 2 : 16;
+                void *p = realloc(a->vfiles, cap * sizeof(VFile));
+                if (!p)
+                        return -ENOMEM;
+                a->vfiles = p;
+                a->capvfiles = cap;
+        }
+        VFile *f = &a->vfiles[a->nvfiles];
+        memset(f, 0, sizeof(*f));
+        const char *base = strrchr(path, '/');
+        f->path = strdup(path);
+        f->node.name = strdup(base ? base + 1 : path);
+        if (!f->path || !f->node.name) {
+                free(f->path);
+                free(f->node.name);
+                return -ENOMEM;
+        }
+        now_node(&f->node, NODE_FILE, 0644);
+        a->nvfiles++;
         sink_begin(a->sink);
+        return 0;
+}
+
+int archiver_vfile_write(Archiver *a, const void *p, size_t n)
+{
+        return sink_write(a->sink, p, n);
+}
+
+int archiver_vfile_end(Archiver *a)
+{
+        if (!a->nvfiles)
+                return -EINVAL;
+        Node *n = &a->vfiles[a->nvfiles - 1].node;
+        int rc = sink_finish(a->sink, n);
+        if (rc == 0) {
+                INC(files_new);
+                INC(total_files);
+                ADD(total_bytes, n->size);
+        }
+        return rc;
+}
+
+/* The tree of the directory "prefix" (ending in '/', or "" for the root)
+ * from the virtual files whose paths start with it; sorted by path. */
+static int vtree_dir(Archiver *a, size_t from, size_t to, size_t plen, uint8_t id_out[ID_LEN])
+{
+        Tree *t;
+        int rc = tree_new(&t);
+        for (size_t i = from; rc == 0 && i < to;) {
+                const char *rest = a->vfiles[i].path + plen;
+                const char *slash = strchr(rest, '/');
+                Node *n = tree_add(t);
+                if (!n) {
+                        rc = -ENOMEM;
+                        break;
+                }
+                if (!slash) {
+                        rc = node_copy(&a->vfiles[i].node, n);
+                        i++;
+                        continue;
+                }
+                /* a directory: every file below it, consecutive after sorting */
+                size_t dlen = (size_t)(slash - rest) + 1, j = i;
+                while (j < to && strncmp(a->vfiles[j].path + plen, rest, dlen) == 0)
+                        j++;
+                now_node(n, NODE_DIR, 0755);
+                n->name = strndup(rest, dlen - 1);
+                rc = n->name ? vtree_dir(a, i, j, plen + dlen, n->subtree) : -ENOMEM;
+                n->has_subtree = rc == 0;
+                INC(dirs_new);
+                i = j;
+        }
+        if (rc == 0) {
+                tree_sort(t);
+                for (size_t k = 1; rc == 0 && k < t->n; k++)
+                        if (strcmp(t->nodes[k - 1].name, t->nodes[k].name) == 0) {
+                                error_set("%s: written twice", t->nodes[k].name);
+                                rc = -EEXIST;
+                        }
+        }
+        if (rc == 0)
+                rc = repo_tree_save(a->repo, t, id_out);
+        tree_free(t);
+        return rc;
+}
+
+static int cmp_vfile(const void *x, const void *y)
+{
+        return strcmp(((const VFile *)x)->path, ((const VFile *)y)->path);
+}
+
+int archiver_vfinish(Archiver *a, uint8_t tree_out[ID_LEN])
+{
+        /* wait for the data before the trees that name it */
+        int rc = pool_drain(a->pool);
+        if (rc == 0 && a->nvfiles > 1)
+                qsort(a->vfiles, a->nvfiles, sizeof(VFile), cmp_vfile);
+        if (rc == 0)
+                rc = vtree_dir(a, 0, a->nvfiles, 0, tree_out);
+        vfiles_free(a);
+        return finish(a, rc);
+}
+
+int archiver_run_stream(Archiver *a, int fd, const char *name, uint8_t tree_out[ID_LEN])
+{
+        int rc = archiver_vfile_begin(a, name);
+        if (rc < 0)
+                return rc;
         int64_t k = sink_read_fd(a->sink, fd);
         if (k < 0) {
                 rc = (int)k;
                 error_set("reading %s: %s", name, strerror(-rc));
         }
         if (rc == 0)
-                rc = sink_finish(a->sink, n);
-        if (rc == 0) {
-                INC(files_new);
-                INC(total_files);
-                ADD(total_bytes, n->size);
-                /* wait for the data before the tree that names it */
-                rc = pool_drain(a->pool);
+                rc = archiver_vfile_end(a);
+        if (rc < 0) {
+                vfiles_free(a);
+                return finish(a, rc);
         }
-        if (rc == 0)
-                rc = repo_tree_save(a->repo, t, tree_out);
-        tree_free(t);
-        return finish(a, rc);
+        return archiver_vfinish(a, tree_out);
 }

@@ -38,6 +38,15 @@ int archiver_run(Archiver *a, const char *const *paths, size_t n, uint8_t tree_o
 /* Back up one stream (stdin, a command's output) as the file "name" at the
  * root of the tree. mode/uid/gid/mtime: now and the caller's. */
 int archiver_run_stream(Archiver *a, int fd, const char *name, uint8_t tree_out[ID_LEN]);
+/* Virtual files, for database dumps: begin a file at a relative path in
+ * the snapshot ("redis/db0.resp"), write its bytes (chunked and saved as
+ * they come: nothing is staged), end it; after the last one,
+ * archiver_vfinish builds the directories and saves the tree, and
+ * everything is flushed as with archiver_run. */
+int archiver_vfile_begin(Archiver *a, const char *path);
+int archiver_vfile_write(Archiver *a, const void *p, size_t n);
+int archiver_vfile_end(Archiver *a);
+int archiver_vfinish(Archiver *a, uint8_t tree_out[ID_LEN]);
 /* Thread-safe snapshot of the counters, for progress. */
 void archiver_stats(Archiver *a, ArchiverStats *out);
 /* Make a path absolute and lexically clean ("//a/./b/../c/" -> "/a/c"). */
