@@ -31,6 +31,7 @@
         X(files_kill)          \
         X(files_errors)        \
         X(files_forget)        \
+        X(files_options)       \
         X(mount_tree)          \
         X(mount_live)          \
         X(mount_corrupt)       \
