@@ -79,10 +79,14 @@ static int emit(Sink *s, const uint8_t *p, size_t n)
         return pool_submit(s->pool, BLOB_DATA, id, copy, n);
 }
 
-/* Cut every chunk whose end is known; with eof, the rest too. */
+/* Cut every chunk whose end is known; with eof, the rest too. Without
+ * eof it waits for a max-size chunk's worth of bytes: a boundary does not
+ * depend on when it is looked for, and asking after every small write
+ * (a dumper writes a few bytes at a time) would scan the same bytes again
+ * and again. */
 static int cut(Sink *s, bool eof)
 {
-        while (s->end > s->start) {
+        while (eof ? s->end > s->start : s->end - s->start >= s->max) {
                 size_t n = chunker_next(s->chunker, s->buf + s->start, s->end - s->start, eof);
                 if (n == 0)
                         break;

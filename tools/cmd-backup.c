@@ -13,12 +13,14 @@
 #include "cli.h"
 #include "compress.h"
 #include "error.h"
+#include "redis.h"
 #include "stream.h"
 
 static const char help[] =
         "usage: cairn backup [options] PATH...\n"
         "       cairn backup [options] --stdin [--stdin-filename NAME]\n"
-        "       cairn backup [options] --stdin-from-command [--stdin-filename NAME] -- CMD [ARGS...]\n\n"
+        "       cairn backup [options] --stdin-from-command [--stdin-filename NAME] -- CMD [ARGS...]\n"
+        "       cairn backup redis redis://HOST:PORT[/DB] [options]   (see cairn backup redis --help)\n\n"
         "Back up files and directories (stored under their absolute paths), standard\n"
         "input, or the output of a command, into a new snapshot.\n\n"
         "  --tag TAG              add a tag (repeatable, or comma-separated)\n"
@@ -75,8 +77,186 @@ static void progress_cb(void *ud, uint64_t *done, uint64_t *total, uint64_t *fil
         *files = st.total_files;
 }
 
+/* The fields every kind of snapshot fills the same way. */
+static void snapshot_fill(Snapshot *snap, const struct timespec *start, const char *host, const char *kind,
+                          char *source, char **paths, size_t npaths, const char **tags, size_t ntags,
+                          const uint8_t tree[ID_LEN])
+{
+        struct passwd *pw = getpwuid(getuid());
+        snap->time_sec = start->tv_sec;
+        snap->time_nsec = start->tv_nsec;
+        snap->host = (char *)host;
+        snap->username = pw ? pw->pw_name : (char *)"";
+        snap->kind = (char *)kind;
+        snap->source = source;
+        snap->paths = paths;
+        snap->npaths = npaths;
+        snap->tags = (char **)tags;
+        snap->ntags = ntags;
+        memcpy(snap->tree, tree, ID_LEN);
+}
+
+static const char redis_help[] =
+        "usage: cairn backup redis redis://[USER[:PASSWORD]@]HOST:PORT[/DB] [--mode logical|rdb|both]\n"
+        "                          [--db N] [--match PATTERN] [--redis-password-file FILE] [--tag T] [--host H]\n\n"
+        "Back up a Redis server, or every master of a Redis Cluster, into a snapshot of kind\n"
+        "redis. logical (the default): for each database with keys (or the one --db or the\n"
+        "URL names), SCAN + DUMP + PTTL, stored as redis/db<N>.resp (SELECT, then RESTORE ...\n"
+        "REPLACE [ABSTTL] per key: input for 'cairn restore redis' or redis-cli --pipe). rdb:\n"
+        "a point-in-time redis/dump.rdb through the replication protocol, as redis-cli --rdb.\n"
+        "A cluster gets one directory per master, redis/HOST:PORT/. redis/meta.json records key\n"
+        "counts and digests per database (checked by the restore), RDB sizes and digests and\n"
+        "the cluster's slot map. The password comes from --redis-password-file, REDISCLI_AUTH\n"
+        "or the URL (scrubbed from the process arguments); it is never stored or printed.\n";
+
+static int backup_redis(Cli *c, int argc, char **argv)
+{
+        if (cli_help(argc, argv, redis_help))
+                return EXIT_OK;
+        static const struct option opts[] = {{"tag", required_argument, NULL, 't'},
+                                             {"host", required_argument, NULL, 'H'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"match", required_argument, NULL, 'm'},
+                                             {"mode", required_argument, NULL, 'M'},
+                                             {"redis-password-file", required_argument, NULL, 'P'},
+                                             {0}};
+        _cleanup_strv_ const char **tags = NULL;
+        size_t ntags = 0;
+        const char *host = NULL, *pwfile = NULL;
+        RedisBackupOptions ro = {.db = -1, .mode = REDIS_MODE_LOGICAL};
+        int ch;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (ch) {
+                case 't':
+                        cli_strv_add(&tags, &ntags, optarg, true);
+                        break;
+                case 'H':
+                        host = optarg;
+                        break;
+                case 'd': {
+                        char *end;
+                        long v = strtol(optarg, &end, 10);
+                        if (*end || !*optarg || v < 0 || v > 100000)
+                                return cli_usage(c, "bad --db '%s' (a database number)", optarg);
+                        ro.db = (int)v;
+                        break;
+                }
+                case 'm':
+                        ro.match = optarg;
+                        break;
+                case 'M':
+                        if (strcmp(optarg, "logical") == 0)
+                                ro.mode = REDIS_MODE_LOGICAL;
+                        else if (strcmp(optarg, "rdb") == 0)
+                                ro.mode = REDIS_MODE_RDB;
+                        else if (strcmp(optarg, "both") == 0)
+                                ro.mode = REDIS_MODE_BOTH;
+                        else
+                                return cli_usage(c, "bad --mode '%s' (logical, rdb or both)", optarg);
+                        break;
+                case 'P':
+                        pwfile = optarg;
+                        break;
+                default:
+                        return cli_usage(c, "unknown option");
+                }
+        }
+        if (optind + 1 != argc)
+                return cli_usage(c, "give one redis:// URL");
+        if (ro.match && ro.mode != REDIS_MODE_LOGICAL)
+                return cli_usage(c, "--match selects keys of a logical dump: not with --mode %s", ro.mode == REDIS_MODE_RDB ? "rdb" : "both");
+        RedisUrl url;
+        int rc = redis_url_parse(argv[optind], &url);
+        redis_url_scrub(argv[optind]); /* what ps shows from now on */
+        if (rc == 0)
+                rc = redis_url_password(&url, pwfile);
+        if (rc < 0) {
+                redis_url_clear(&url);
+                return cli_fail(c, rc);
+        }
+        ro.url = &url;
+        char *pub = redis_url_public(&url);
+        char hostbuf[256] = "";
+        if (!host) {
+                gethostname(hostbuf, sizeof(hostbuf) - 1);
+                host = hostbuf;
+        }
+        Repo *r;
+        RepoLock *lock;
+        rc = cli_open_locked(c, true, false, &r, &lock);
+        if (rc < 0) {
+                free(pub);
+                redis_url_clear(&url);
+                return cli_fail(c, rc);
+        }
+        uint64_t t0 = util_now_ns();
+        struct timespec start;
+        clock_gettime(CLOCK_REALTIME, &start);
+        Archiver *a = NULL;
+        ArchiverOptions ao = {.warn = warn_cb};
+        uint8_t tree[ID_LEN];
+        json_t *meta = NULL;
+        rc = archiver_new(r, &ao, &a);
+        if (rc == 0)
+                rc = redis_backup_run(a, &ro, &meta);
+        if (rc < 0)
+                error_prefix("redis %s", pub);
+        if (rc == 0)
+                rc = archiver_vfinish(a, tree);
+        Snapshot snap = {0};
+        RepoStats rst;
+        repo_stats(r, &rst);
+        if (rc == 0) {
+                char *paths[2] = {pub, NULL};
+                snapshot_fill(&snap, &start, host, "redis", pub, paths, 1, tags, ntags, tree);
+                /* RDB bytes: of the server, or summed over a cluster's masters */
+                json_int_t rdb = json_integer_value(json_object_get(json_object_get(meta, "rdb"), "size"));
+                const char *k;
+                json_t *v, *nodes = json_object_get(meta, "nodes");
+                json_object_foreach(nodes, k, v) rdb += json_integer_value(json_object_get(json_object_get(v, "rdb"), "size"));
+                json_t *dbs = json_object_get(meta, "dbs");
+                snap.summary = json_pack("{s:o, s:O, s:I, s:I, s:I, s:I, s:I, s:f}", "redis",
+                                         dbs ? json_incref(dbs) : json_object(), "redis_mode", json_object_get(meta, "mode"),
+                                         "redis_masters", (json_int_t)json_object_size(nodes), "redis_rdb_bytes", rdb,
+                                         "data_blobs", (json_int_t)rst.blobs_new[0], "tree_blobs",
+                                         (json_int_t)rst.blobs_new[1], "data_added",
+                                         (json_int_t)rst.bytes_new_stored, "duration_seconds",
+                                         (double)(util_now_ns() - t0) / 1e9);
+                rc = snapshot_save(r, &snap);
+        }
+        if (rc == 0) {
+                if (c->json) {
+                        json_t *j = json_deep_copy(snap.summary);
+                        json_object_set_new(j, "snapshot_id", json_string(snap.id));
+                        cli_print_json(j);
+                } else {
+                        if (!c->quiet) {
+                                const char *k;
+                                json_t *v;
+                                json_object_foreach(json_object_get(meta, "dbs"), k, v)
+                                        printf("db%s: %lld keys\n", k,
+                                               (long long)json_integer_value(json_object_get(v, "keys")));
+                                json_int_t rdb = json_integer_value(json_object_get(snap.summary, "redis_rdb_bytes"));
+                                if (rdb)
+                                        printf("dump.rdb: %lld bytes\n", (long long)rdb);
+                        }
+                        printf("snapshot %s saved\n", snap.id);
+                }
+        }
+        json_decref(snap.summary);
+        json_decref(meta);
+        archiver_free(a);
+        lock_release(lock);
+        repo_close(r);
+        free(pub);
+        redis_url_clear(&url);
+        return rc < 0 ? cli_fail(c, rc) : EXIT_OK;
+}
+
 int cmd_backup(Cli *c, int argc, char **argv)
 {
+        if (argc > 1 && strcmp(argv[1], "redis") == 0)
+                return backup_redis(c, argc - 1, argv + 1);
         if (cli_help(argc, argv, help))
                 return EXIT_OK;
         static const struct option opts[] = {{"tag", required_argument, NULL, 't'},
@@ -223,25 +403,15 @@ int cmd_backup(Cli *c, int argc, char **argv)
         repo_stats(r, &rst);
         Snapshot snap = {0};
         if (rc == 0) {
-                struct passwd *pw = getpwuid(getuid());
                 char source[512];
                 if (from_cmd)
                         snprintf(source, sizeof(source), "command %s", rest[0]);
                 else
                         snprintf(source, sizeof(source), "%s", from_stdin ? "stdin" : "files");
-                snap.time_sec = start.tv_sec;
-                snap.time_nsec = start.tv_nsec;
-                snap.host = (char *)host;
-                snap.username = pw ? pw->pw_name : (char *)"";
-                snap.kind = (char *)kind;
-                snap.source = source;
                 char *stdin_path[2] = {(char *)stdin_name, NULL};
                 /* paths of a stream snapshot: the file name, as restic does */
-                snap.paths = from_stdin || from_cmd ? stdin_path : (char **)abs;
-                snap.npaths = from_stdin || from_cmd ? 1 : (size_t)nrest;
-                snap.tags = (char **)tags;
-                snap.ntags = ntags;
-                memcpy(snap.tree, tree, ID_LEN);
+                snapshot_fill(&snap, &start, host, kind, source, from_stdin || from_cmd ? stdin_path : (char **)abs,
+                              from_stdin || from_cmd ? 1 : (size_t)nrest, tags, ntags, tree);
                 if (parent) {
                         snap.has_parent = true;
                         util_unhex(parent->id, snap.parent, ID_LEN);

@@ -6,6 +6,9 @@
 
 #include "cli.h"
 #include "error.h"
+#include <inttypes.h>
+
+#include "redis-restore.h"
 #include "restorer.h"
 
 static void warn_cb(const char *path, const char *msg, void *ud)
@@ -22,11 +25,187 @@ static void progress_cb(void *ud, uint64_t *done, uint64_t *total, uint64_t *fil
         *files = st.files;
 }
 
+static const char redis_help[] =
+        "usage: cairn restore redis FROM --to redis://[USER[:PASSWORD]@]HOST:PORT [--flush] [--db N]\n"
+        "                           [--match PATTERN] [--redis-password-file FILE]\n"
+        "       cairn restore redis-rdb FROM --to DATADIR [--node HOST:PORT] [--force]\n\n"
+        "redis: load a logical Redis backup into a server, or into a cluster (each key to the\n"
+        "master owning its slot). FROM is the backup's redis directory: a path (e.g.\n"
+        "MOUNT/snapshots/latest/redis, or one db<N>.resp in it) or SNAPSHOT:/redis, read\n"
+        "through the repository; nothing is staged. Commands are pipelined and every reply\n"
+        "checked; --flush empties each target database first; --db and --match restore a\n"
+        "subset. Afterwards the key counts and digests must equal the backup's and every key\n"
+        "must exist on the server, or the restore fails.\n\n"
+        "redis-rdb: place the backup's dump.rdb (made with --mode rdb or both) as\n"
+        "DATADIR/dump.rdb, size and digest checked, for a server started with --dir DATADIR\n"
+        "--dbfilename dump.rdb --appendonly no (see README). --node picks a cluster master's\n"
+        "RDB; an existing dump.rdb is replaced only with --force.\n";
+
+/* FROM: a path, or SNAPSHOT:PATH read through the repository (which
+ * the repository and its lock stay open for the source). */
+static int open_from(Cli *c, const char *from, Repo **repo, RepoLock **lock, Source **src, char **file)
+{
+        if (access(from, F_OK) == 0 || !strchr(from, ':'))
+                return source_open_path(from, src, file);
+        char *snap, *path;
+        if (cli_split_spec(from, &snap, &path) < 0)
+                return -ENOMEM;
+        Snapshot *s = NULL;
+        SnapshotFilter sf = {0};
+        int rc = cli_open_locked(c, true, false, repo, lock);
+        if (rc == 0)
+                rc = cli_find_snapshot(c, *repo, snap, &sf, &s);
+        if (rc == 0)
+                rc = source_open_snapshot(*repo, s->tree, path, src, file);
+        snapshot_free(s);
+        free(snap);
+        free(path);
+        return rc;
+}
+
+static void close_from(Repo *r, RepoLock *lock, Source *src, char *file)
+{
+        source_free(src);
+        free(file);
+        if (r) {
+                lock_release(lock);
+                repo_close(r);
+        }
+}
+
+static int restore_redis(Cli *c, int argc, char **argv, bool rdb)
+{
+        if (cli_help(argc, argv, redis_help))
+                return EXIT_OK;
+        static const struct option opts[] = {{"to", required_argument, NULL, 't'},
+                                             {"flush", no_argument, NULL, 'f'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"match", required_argument, NULL, 'm'},
+                                             {"node", required_argument, NULL, 'n'},
+                                             {"force", no_argument, NULL, 'F'},
+                                             {"redis-password-file", required_argument, NULL, 'P'},
+                                             {0}};
+        const char *to = NULL, *pwfile = NULL, *node = NULL;
+        bool force = false;
+        RedisRestoreOptions o = {.db = -1};
+        int ch;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (ch) {
+                case 't':
+                        to = optarg;
+                        break;
+                case 'f':
+                        o.flush = true;
+                        break;
+                case 'd': {
+                        char *end;
+                        long v = strtol(optarg, &end, 10);
+                        if (*end || !*optarg || v < 0 || v > 100000)
+                                return cli_usage(c, "bad --db '%s' (a database number)", optarg);
+                        o.db = (int)v;
+                        break;
+                }
+                case 'm':
+                        o.match = optarg;
+                        break;
+                case 'n':
+                        node = optarg;
+                        break;
+                case 'F':
+                        force = true;
+                        break;
+                case 'P':
+                        pwfile = optarg;
+                        break;
+                default:
+                        return cli_usage(c, "unknown option");
+                }
+        }
+        if (optind + 1 != argc)
+                return cli_usage(c, "give one FROM (the backup's redis directory, or SNAPSHOT:/redis)");
+        if (!to)
+                return cli_usage(c, rdb ? "--to DATADIR is required" : "--to redis://HOST:PORT is required");
+        if (!rdb && (node || force))
+                return cli_usage(c, "--node and --force are options of 'cairn restore redis-rdb'");
+        if (rdb && (o.flush || o.db >= 0 || o.match || pwfile))
+                return cli_usage(c, "redis-rdb places a file: --flush, --db, --match and passwords do not apply");
+        const char *from = argv[optind];
+        Repo *r = NULL;
+        RepoLock *lock = NULL;
+        Source *src = NULL;
+        char *file = NULL;
+        int rc = open_from(c, from, &r, &lock, &src, &file);
+        if (rc < 0) {
+                close_from(r, lock, src, file);
+                return cli_fail(c, rc);
+        }
+        if (rdb) {
+                char name[512];
+                snprintf(name, sizeof(name), "%s%s%s", node ? node : "", node ? "/" : "", file ? file : "dump.rdb");
+                uint64_t size = 0;
+                rc = redis_restore_rdb(src, name, to, force, &size);
+                if (rc == 0 && !c->quiet)
+                        printf("%s/dump.rdb: %" PRIu64 " bytes, verified; start redis-server --dir %s --dbfilename "
+                               "dump.rdb --appendonly no\n", to, size, to);
+                close_from(r, lock, src, file);
+                return rc < 0 ? cli_fail(c, rc) : EXIT_OK;
+        }
+        /* one db<N>.resp names its database; an RDB is not loaded into a live server */
+        if (file && sscanf(file, "db%d.resp", &o.db) != 1) {
+                close_from(r, lock, src, file);
+                if (strstr(from, ".rdb"))
+                        return cli_fail(c, error_ret(-ENOTSUP, "%s: converting an RDB file into commands is not supported: "
+                                                               "use 'cairn restore redis-rdb FROM --to DATADIR' and start "
+                                                               "redis-server on it, or restore the logical backup "
+                                                               "(db<N>.resp, --mode logical or both)", from));
+                return cli_fail(c, error_ret(-EINVAL, "%s: not a Redis backup file (give the redis directory or a "
+                                                      "db<N>.resp in it)", from));
+        }
+        RedisUrl url;
+        rc = redis_url_parse(to, &url);
+        redis_url_scrub((char *)to);
+        if (rc == 0)
+                rc = redis_url_password(&url, pwfile);
+        RedisRestoreStats st;
+        o.url = &url;
+        uint64_t t0 = util_now_ns();
+        if (rc == 0 && (rc = redis_restore(src, &o, &st)) < 0) {
+                char *pub = redis_url_public(&url);
+                error_prefix("redis %s", pub ? pub : "");
+                free(pub);
+        }
+        double secs = (double)(util_now_ns() - t0) / 1e9;
+        redis_url_clear(&url);
+        close_from(r, lock, src, file);
+        if (rc < 0)
+                return cli_fail(c, rc);
+        if (c->json) {
+                cli_print_json(json_pack("{s:I, s:I, s:I, s:i, s:f}", "keys", (json_int_t)st.keys, "bytes",
+                                         (json_int_t)st.bytes, "expired", (json_int_t)st.expired, "masters", st.masters,
+                                         "duration_seconds", secs));
+        } else if (!c->quiet) {
+                printf("restored %" PRIu64 " keys (%" PRIu64 " bytes) from %s in %.1f s", st.keys, st.bytes, from, secs);
+                if (st.masters)
+                        printf(" into a cluster of %u masters", st.masters);
+                printf("; verified");
+                if (st.expired)
+                        printf("; %" PRIu64 " keys expired since the backup", st.expired);
+                printf("\n");
+        }
+        return EXIT_OK;
+}
+
 int cmd_restore(Cli *c, int argc, char **argv)
 {
+        if (argc > 1 && strcmp(argv[1], "redis") == 0)
+                return restore_redis(c, argc - 1, argv + 1, false);
+        if (argc > 1 && strcmp(argv[1], "redis-rdb") == 0)
+                return restore_redis(c, argc - 1, argv + 1, true);
         static const char help[] =
                 "usage: cairn restore SNAPSHOT[:PATH] --target DIR [--include GLOB]... [--exclude GLOB]...\n"
-                "                     [--verify] [--host H] [--tag T]\n\n"
+                "                     [--verify] [--host H] [--tag T]\n"
+                "       cairn restore redis FROM --to redis://HOST:PORT [options]   (see cairn restore redis --help)\n"
+                "       cairn restore redis-rdb FROM --to DATADIR [options]\n\n"
                 "Restore a snapshot into DIR. With :PATH (absolute, as in the snapshot) the contents\n"
                 "of that directory go straight into DIR; a file goes into DIR under its name.\n"
                 "Ownership, modes, times, xattrs, hardlinks, symlinks, devices, fifos and holes\n"

@@ -13,7 +13,7 @@ SUDO=""
 
 build_pkgs=(build-essential meson ninja-build pkg-config libsodium-dev libzstd-dev libjansson-dev
             libcurl4-openssl-dev libssl-dev libexpat1-dev libfuse3-dev fuse3 libhiredis-dev libmariadb-dev)
-test_pkgs=(libcriterion-dev python3 attr libclang-rt-14-dev)
+test_pkgs=(libcriterion-dev python3 attr libclang-rt-14-dev redis-server redis-tools)
 
 missing=()
 for p in "${build_pkgs[@]}" $([ $want_test = 1 ] && echo "${test_pkgs[@]}"); do

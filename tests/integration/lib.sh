@@ -541,3 +541,136 @@ sys.exit("rejected requests: %s (see the verify log)" % r if r else 0)' "$c" ||
                 { tail -n 5 "$TMP/verify.log" >&2; fail "the S3 server rejected requests"; }
         echo "signatures: $(python3 -c 'import json,sys; d = json.loads(sys.argv[1]); print("%d requests, %d verified" % (d.get("total", 0), d.get("verified", 0)))' "$c")"
 }
+
+# --- Redis (redis-server from Debian) --------------------------------------
+# _redis_stop PID: SIGTERM PID if it still is a redis-server (a pid can be
+# reused once the server has exited), SIGKILL after 5 s.
+_redis_stop() {
+        local cmd
+        cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 0
+        [[ $cmd == *redis-server* ]] || return 0
+        kill -TERM "$1" 2>/dev/null || true
+        wait_exit "$1" 5 || kill -KILL "$1" 2>/dev/null || true
+}
+
+# redis_start VAR DIR [ARGS...]: start a redis-server on a free loopback
+# port with its data in DIR (created), persistence off and DEBUG enabled;
+# the port goes into VAR. The server is shut down when the script exits.
+redis_start() {
+        local var=$1 dir=$2 port
+        shift 2
+        mkdir -p "$dir"
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+                --enable-debug-command yes --daemonize yes --pidfile "$dir/redis.pid" \
+                --logfile "$dir/redis.log" "$@" >/dev/null || fail "redis-server on port $port did not start"
+        local i
+        for ((i = 0; i < 100; i++)); do
+                [[ -s $dir/redis.pid ]] && redis-cli -p "$port" ping 2>&1 | grep -qE 'PONG|NOAUTH' && break
+                sleep 0.1
+        done
+        [[ -s $dir/redis.pid ]] || fail "redis-server on port $port wrote no pid file"
+        on_cleanup _redis_stop "$(cat "$dir/redis.pid")"
+        printf -v "$var" '%s' "$port"
+}
+
+# _cluster_ports N [TAKEN...]: N loopback ports below 55000, one a line,
+# such that each port and its cluster bus port (port + 10000) are free
+# right now and none of them is, or is the bus port of, another one or a
+# TAKEN port.
+_cluster_ports() {
+        python3 - "$@" <<'PY'
+import random, socket, sys
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+taken, out = set(), []
+for p in map(int, sys.argv[2:]):
+    taken |= {p - 10000, p, p + 10000}
+while len(out) < int(sys.argv[1]):
+    p = random.randrange(15000, 45000)  # bus ports stay below 55000 too
+    if {p, p + 10000} & taken or not (free(p) and free(p + 10000)):
+        continue
+    taken |= {p - 10000, p, p + 10000}
+    out.append(p)
+print("\n".join(map(str, out)))
+PY
+}
+
+# redis_cluster_start VAR DIR N [ARGS...]: start N (>= 3) redis-servers in
+# cluster mode on free loopback ports (each port and its bus port + 10000
+# free, below 55000), node i with its data, nodes.conf, log and pid file in
+# DIR/node<i>, persistence off, DEBUG enabled, node timeout 5 s, ARGS added
+# to each; join them with `redis-cli --cluster create` (masters only, the
+# slots split evenly) and wait (20 s at most) until every node says
+# cluster_state:ok and knows all N. VAR gets the ports, space-separated,
+# node 1 first (any one is a fine entry point). The servers are stopped
+# when the script exits.
+redis_cluster_start() {
+        local var=$1 dir=$2 n=$3
+        shift 3
+        [[ $n =~ ^[0-9]+$ ]] && ((n >= 3)) || fail "redis_cluster_start: a cluster needs at least 3 masters, not '$n'"
+        mkdir -p "$dir"
+        local -a ports=() addrs=()
+        local i try port node
+        for ((i = 1; i <= n; i++)); do
+                node=$dir/node$i
+                mkdir -p "$node"
+                for try in 1 2 3; do
+                        # Another process may take the port between the check and the bind.
+                        port=$(_cluster_ports 1 "${ports[@]}")
+                        rm -f "$node/redis.pid" "$node/redis.log" "$node/nodes.conf"
+                        redis-server --port "$port" --bind 127.0.0.1 --dir "$node" --save '' --appendonly no \
+                                --cluster-enabled yes --cluster-config-file "$node/nodes.conf" \
+                                --cluster-node-timeout 5000 --enable-debug-command yes \
+                                --daemonize yes --pidfile "$node/redis.pid" --logfile "$node/redis.log" \
+                                "$@" >/dev/null || fail "redis-server (cluster node $i, port $port) did not start"
+                        local j
+                        for ((j = 0; j < 100; j++)); do
+                                [[ -s $node/redis.pid ]] && redis-cli -p "$port" ping 2>&1 | grep -qE 'PONG|NOAUTH' && break
+                                grep -q 'Address already in use' "$node/redis.log" 2>/dev/null && break
+                                sleep 0.1
+                        done
+                        if [[ -s $node/redis.pid ]]; then
+                                on_cleanup _redis_stop "$(cat "$node/redis.pid")"
+                                redis-cli -p "$port" ping 2>&1 | grep -qE 'PONG|NOAUTH' && break
+                                tail -n 5 "$node/redis.log" >&2
+                                fail "redis-server (cluster node $i, port $port) does not answer PING after 10 s"
+                        fi
+                        grep -q 'Address already in use' "$node/redis.log" 2>/dev/null || {
+                                tail -n 5 "$node/redis.log" >&2 || true
+                                fail "redis-server (cluster node $i, port $port) wrote no pid file"
+                        }
+                        ((try < 3)) || fail "redis-server (cluster node $i): ports in use, 3 tries"
+                done
+                ports+=("$port")
+                addrs+=("127.0.0.1:$port")
+        done
+        redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
+                >"$dir/create.log" 2>&1 || {
+                tail -n 20 "$dir/create.log" >&2
+                fail "redis-cli --cluster create ${addrs[*]} failed"
+        }
+        local ok deadline=$((SECONDS + 20))
+        while :; do
+                ok=1
+                for port in "${ports[@]}"; do
+                        redis-cli -p "$port" cluster info 2>/dev/null | tr -d '\r' >"$dir/info.$port"
+                        grep -qx 'cluster_state:ok' "$dir/info.$port" &&
+                                grep -qx "cluster_known_nodes:$n" "$dir/info.$port" || { ok=0; break; }
+                done
+                ((ok || SECONDS >= deadline)) && break
+                sleep 0.1
+        done
+        ((ok)) || {
+                cat "$dir/info.$port" >&2
+                fail "redis cluster ${addrs[*]}: node $port not cluster_state:ok with $n nodes after 20 s"
+        }
+        printf -v "$var" '%s' "${ports[*]}"
+}

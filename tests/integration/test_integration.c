@@ -41,7 +41,8 @@
         X(s3_interop)          \
         X(s3_faults)           \
         X(s3_errors)           \
-        X(s3_tls)
+        X(s3_tls)              \
+        X(redis_roundtrip)
 
 static void run_script(const char *name)
 {

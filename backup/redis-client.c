@@ -1,0 +1,476 @@
+/* redis-client.c — URL, connection, raw RESP reading, digest and cluster
+ * helpers shared by the Redis dumper and restorer (see redis-client.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "redis-client.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------------ */
+/* URL */
+
+int redis_url_parse(const char *url, RedisUrl *out)
+{
+        memset(out, 0, sizeof(*out));
+        out->db = -1;
+        out->port = 6379;
+        if (strncmp(url, "redis://", 8) != 0)
+                return error_ret(-EINVAL, "'%s' is not a redis:// URL (redis://[USER:PASSWORD@]HOST:PORT[/DB])", url);
+        const char *p = url + 8;
+        const char *slash = strchr(p, '/');
+        const char *at = memrchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+        if (at) {
+                const char *colon = memchr(p, ':', (size_t)(at - p));
+                if (colon) {
+                        if (colon > p)
+                                out->user = strndup(p, (size_t)(colon - p));
+                        out->password = strndup(colon + 1, (size_t)(at - colon - 1));
+                } else {
+                        out->password = strndup(p, (size_t)(at - p));
+                }
+                p = at + 1;
+        }
+        size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+        const char *colon = memchr(p, ':', hl);
+        out->host = strndup(p, colon ? (size_t)(colon - p) : hl);
+        int rc = 0;
+        if (colon) {
+                char *end;
+                long port = strtol(colon + 1, &end, 10);
+                if (end != p + hl || port <= 0 || port > 65535)
+                        rc = error_ret(-EINVAL, "bad port in the redis URL (give HOST:PORT, 1-65535)");
+                out->port = (int)port;
+        }
+        if (rc == 0 && slash && slash[1]) {
+                char *end;
+                long db = strtol(slash + 1, &end, 10);
+                if (*end || db < 0 || db > 100000)
+                        rc = error_ret(-EINVAL, "bad database number in the redis URL (give /N)");
+                out->db = (int)db;
+        }
+        if (rc == 0 && (!out->host || !*out->host))
+                rc = error_ret(-EINVAL, "no host in the redis URL");
+        if (rc < 0)
+                redis_url_clear(out);
+        return rc;
+}
+
+void redis_url_clear(RedisUrl *u)
+{
+        free(u->host);
+        free(u->user);
+        if (u->password)
+                sodium_memzero(u->password, strlen(u->password));
+        free(u->password);
+        memset(u, 0, sizeof(*u));
+        u->db = -1;
+}
+
+char *redis_url_public(const RedisUrl *u)
+{
+        char *s = NULL, db[32] = "";
+        if (u->db >= 0)
+                snprintf(db, sizeof(db), "/%d", u->db);
+        if (asprintf(&s, "redis://%s%s%s:%d%s", u->user ? u->user : "", u->user ? "@" : "", u->host, u->port, db) < 0)
+                return NULL;
+        return s;
+}
+
+int redis_url_password(RedisUrl *u, const char *file)
+{
+        if (u->password)
+                return 0;
+        if (file) {
+                char *text = NULL;
+                size_t len = 0;
+                int rc = util_read_file(file, &text, &len);
+                if (rc < 0)
+                        return error_ret(rc, "redis password file %s: %s", file, strerror(-rc));
+                text[strcspn(text, "\r\n")] = 0;
+                if (!text[0]) {
+                        free(text);
+                        return error_ret(-EINVAL, "redis password file %s is empty", file);
+                }
+                u->password = strdup(text);
+                sodium_memzero(text, len);
+                free(text);
+                return u->password ? 0 : -ENOMEM;
+        }
+        const char *env = getenv("REDISCLI_AUTH");
+        if (env && *env && !(u->password = strdup(env)))
+                return -ENOMEM;
+        return 0;
+}
+
+void redis_url_scrub(char *url)
+{
+        if (strncmp(url, "redis://", 8) != 0)
+                return;
+        char *p = url + 8, *slash = strchr(p, '/');
+        char *at = memrchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+        if (!at)
+                return;
+        char *colon = memchr(p, ':', (size_t)(at - p));
+        for (char *q = colon ? colon + 1 : p; q < at; q++)
+                *q = 'x';
+}
+
+/* ------------------------------------------------------------------------ */
+/* hiredis connection */
+
+static int reply_check(redisContext *c, redisReply *r)
+{
+        if (!r)
+                return error_ret(-EIO, "%s", c->errstr[0] ? c->errstr : "connection lost");
+        if (r->type == REDIS_REPLY_ERROR) {
+                error_set("%s", r->str);
+                freeReplyObject(r);
+                return -EIO;
+        }
+        return 0;
+}
+
+int redis_cmd(redisContext *c, redisReply **out, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        int rc = reply_check(c, r);
+        if (rc < 0)
+                return rc;
+        if (out)
+                *out = r;
+        else
+                freeReplyObject(r);
+        return 0;
+}
+
+int redis_connect(const RedisUrl *u, const char *host, int port, redisContext **out)
+{
+        struct timeval tv = {10, 0};
+        redisContext *c = redisConnectWithTimeout(host ? host : u->host, port ? port : u->port, tv);
+        if (!c)
+                return error_ret(-ENOMEM, "out of memory");
+        if (c->err) {
+                error_set("%s", c->errstr);
+                redisFree(c);
+                return -EIO;
+        }
+        /* replies may take a while (a big DUMP, a FLUSHDB), never forever */
+        struct timeval rt = {300, 0};
+        redisSetTimeout(c, rt);
+        if (u->password) {
+                int rc = u->user ? redis_cmd(c, NULL, "AUTH %s %s", u->user, u->password)
+                                 : redis_cmd(c, NULL, "AUTH %s", u->password);
+                if (rc < 0) {
+                        redisFree(c);
+                        return rc;
+                }
+        }
+        *out = c;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* RESP over the raw socket */
+
+#define READER_MIN (1u << 20)
+
+void resp_reader_init(RespReader *r, int fd)
+{
+        memset(r, 0, sizeof(*r));
+        r->fd = fd;
+}
+
+void resp_reader_free(RespReader *r)
+{
+        free(r->buf);
+        r->buf = NULL;
+        r->start = r->end = r->cap = 0;
+}
+
+/* Read more bytes after what is buffered. 0, or -EPIPE at end of stream. */
+static int reader_fill(RespReader *r)
+{
+        if (r->start > 0 && r->start == r->end)
+                r->start = r->end = 0;
+        if (r->start > 0 && r->end == r->cap) {
+                memmove(r->buf, r->buf + r->start, r->end - r->start);
+                r->end -= r->start;
+                r->start = 0;
+        }
+        if (r->end == r->cap) {
+                size_t nc = r->cap ? r->cap * 2 : READER_MIN;
+                char *nb = realloc(r->buf, nc + 1);
+                if (!nb)
+                        return -ENOMEM;
+                r->buf = nb;
+                r->cap = nc;
+        }
+        ssize_t n;
+        do
+                n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return errno == EAGAIN || errno == EWOULDBLOCK ? error_ret(-ETIMEDOUT, "timed out waiting for the server")
+                                                               : error_ret(-errno, "%s", strerror(errno));
+        if (n == 0)
+                return error_ret(-EPIPE, "the server closed the connection");
+        r->end += (size_t)n;
+        return 0;
+}
+
+int resp_read_line(RespReader *r, char **line, size_t *len)
+{
+        size_t scanned = 0;
+        for (;;) {
+                char *nl = memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned);
+                if (nl) {
+                        char *s = r->buf + r->start;
+                        size_t n = (size_t)(nl - s);
+                        if (n == 0 || s[n - 1] != '\r')
+                                return error_ret(-EPROTO, "protocol error: a reply line without CRLF");
+                        s[n - 1] = 0;
+                        r->start += n + 1;
+                        *line = s;
+                        *len = n - 1;
+                        return 0;
+                }
+                scanned = r->end - r->start;
+                if (scanned > 64 * 1024)
+                        return error_ret(-EPROTO, "protocol error: a reply line longer than 64 KiB");
+                int rc = reader_fill(r);
+                if (rc < 0)
+                        return rc;
+        }
+}
+
+int resp_read_some(RespReader *r, const char **p, size_t *n)
+{
+        if (r->start == r->end) {
+                int rc = reader_fill(r);
+                if (rc < 0)
+                        return rc;
+        }
+        *p = r->buf + r->start;
+        *n = r->end - r->start;
+        r->start = r->end;
+        return 0;
+}
+
+int resp_skip_newlines(RespReader *r)
+{
+        for (;;) {
+                while (r->start < r->end && r->buf[r->start] == '\n')
+                        r->start++;
+                if (r->start < r->end)
+                        return 0;
+                int rc = reader_fill(r);
+                if (rc < 0)
+                        return rc;
+        }
+}
+
+int resp_read_bytes(RespReader *r, uint64_t n, bool crlf, int (*fn)(void *ud, const char *p, size_t n), void *ud)
+{
+        while (n > 0) {
+                if (r->start == r->end) {
+                        int rc = reader_fill(r);
+                        if (rc < 0)
+                                return rc;
+                }
+                size_t k = (size_t)MIN((uint64_t)(r->end - r->start), n);
+                int rc = fn(ud, r->buf + r->start, k);
+                if (rc < 0)
+                        return rc;
+                r->start += k;
+                n -= k;
+        }
+        if (!crlf)
+                return 0;
+        while (r->end - r->start < 2) {
+                int rc = reader_fill(r);
+                if (rc < 0)
+                        return rc;
+        }
+        if (r->buf[r->start] != '\r' || r->buf[r->start + 1] != '\n')
+                return error_ret(-EPROTO, "protocol error: a bulk reply without CRLF");
+        r->start += 2;
+        return 0;
+}
+
+int resp_put_bulk(Buf *b, const void *p, size_t n)
+{
+        char hdr[32];
+        int l = snprintf(hdr, sizeof(hdr), "$%zu\r\n", n);
+        int rc = buf_reserve(b, (size_t)l + n + 2);
+        if (rc < 0)
+                return rc;
+        memcpy(b->data + b->len, hdr, (size_t)l);
+        memcpy(b->data + b->len + l, p, n);
+        memcpy(b->data + b->len + l + n, "\r\n", 2);
+        b->len += (size_t)l + n + 2;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* digest */
+
+void redis_digest_begin(RedisDigestKey *k, const char *key, size_t klen)
+{
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++)
+                le[i] = (unsigned char)((uint64_t)klen >> (8 * i));
+        crypto_generichash_init(&k->st, NULL, 0, 32);
+        crypto_generichash_update(&k->st, le, sizeof(le));
+        crypto_generichash_update(&k->st, (const unsigned char *)key, klen);
+}
+
+void redis_digest_update(RedisDigestKey *k, const char *p, size_t n)
+{
+        crypto_generichash_update(&k->st, (const unsigned char *)p, n);
+}
+
+void redis_digest_end(RedisDigestKey *k, unsigned char acc[32])
+{
+        unsigned char h[32];
+        crypto_generichash_final(&k->st, h, sizeof(h));
+        for (int i = 0; i < 32; i++)
+                acc[i] ^= h[i];
+}
+
+/* ------------------------------------------------------------------------ */
+/* cluster */
+
+int redis_is_cluster(redisContext *c)
+{
+        redisReply *r;
+        int rc = redis_cmd(c, &r, "INFO cluster");
+        if (rc < 0)
+                return rc;
+        rc = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_enabled:1") != NULL;
+        freeReplyObject(r);
+        return rc;
+}
+
+void redis_nodes_free(RedisNode *nodes, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(nodes[i].host);
+                free(nodes[i].slots);
+        }
+        free(nodes);
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+        const RedisNode *x = a, *y = b;
+        return x->slots[0][0] - y->slots[0][0];
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+        return ((const int *)a)[0] - ((const int *)b)[0];
+}
+
+int redis_cluster_masters(redisContext *c, const char *fallback_host, RedisNode **out, size_t *n)
+{
+        redisReply *r;
+        int rc = redis_cmd(c, &r, "CLUSTER SLOTS");
+        if (rc < 0)
+                return rc;
+        RedisNode *nodes = NULL;
+        size_t nn = 0;
+        if (r->type != REDIS_REPLY_ARRAY)
+                rc = error_ret(-EPROTO, "unexpected CLUSTER SLOTS reply");
+        for (size_t i = 0; rc == 0 && i < r->elements; i++) {
+                redisReply *e = r->element[i];
+                if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[2]->type != REDIS_REPLY_ARRAY ||
+                    e->element[2]->elements < 3) {
+                        rc = error_ret(-EPROTO, "unexpected CLUSTER SLOTS entry");
+                        break;
+                }
+                redisReply *m = e->element[2];
+                const char *id = m->element[2]->str;
+                size_t k;
+                for (k = 0; k < nn && strcmp(nodes[k].id, id) != 0; k++)
+                        ;
+                if (k == nn) {
+                        RedisNode *v = realloc(nodes, (nn + 1) * sizeof(*v));
+                        if (!v) {
+                                rc = -ENOMEM;
+                                break;
+                        }
+                        nodes = v;
+                        memset(&nodes[nn], 0, sizeof(nodes[nn]));
+                        const char *h = m->element[0]->str;
+                        nodes[nn].host = strdup(h && *h && strcmp(h, "?") != 0 ? h : fallback_host);
+                        nodes[nn].port = (int)m->element[1]->integer;
+                        snprintf(nodes[nn].id, sizeof(nodes[nn].id), "%s", id);
+                        nn++;
+                }
+                int(*s)[2] = realloc(nodes[k].slots, (nodes[k].nslots + 1) * sizeof(*s));
+                if (!s) {
+                        rc = -ENOMEM;
+                        break;
+                }
+                nodes[k].slots = s;
+                s[nodes[k].nslots][0] = (int)e->element[0]->integer;
+                s[nodes[k].nslots][1] = (int)e->element[1]->integer;
+                nodes[k].nslots++;
+        }
+        freeReplyObject(r);
+        if (rc == 0 && nn == 0)
+                rc = error_ret(-EPROTO, "the cluster has no slots assigned (is it created?)");
+        if (rc < 0) {
+                redis_nodes_free(nodes, nn);
+                return rc;
+        }
+        for (size_t k = 0; k < nn; k++)
+                qsort(nodes[k].slots, nodes[k].nslots, sizeof(*nodes[k].slots), cmp_range);
+        qsort(nodes, nn, sizeof(*nodes), cmp_node);
+        *out = nodes;
+        *n = nn;
+        return 0;
+}
+
+/* CRC16-CCITT (XMODEM: poly 0x1021, init 0), as the cluster specification
+ * names it; the table is built once. */
+static uint16_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+        for (unsigned i = 0; i < 256; i++) {
+                uint16_t v = (uint16_t)(i << 8);
+                for (int b = 0; b < 8; b++)
+                        v = (uint16_t)(v & 0x8000 ? (v << 1) ^ 0x1021 : v << 1);
+                crc_table[i] = v;
+        }
+}
+
+unsigned redis_key_slot(const char *key, size_t len)
+{
+        pthread_once(&crc_once, crc_init);
+        /* {tag}: only the part between the first { and the next } is
+         * hashed, when that part is not empty */
+        const char *open = memchr(key, '{', len);
+        if (open) {
+                const char *close = memchr(open + 1, '}', len - (size_t)(open + 1 - key));
+                if (close && close > open + 1) {
+                        key = open + 1;
+                        len = (size_t)(close - key);
+                }
+        }
+        uint16_t crc = 0;
+        for (size_t i = 0; i < len; i++)
+                crc = (uint16_t)((crc << 8) ^ crc_table[((crc >> 8) ^ (unsigned char)key[i]) & 0xff]);
+        return crc & 16383;
+}

@@ -1,0 +1,100 @@
+/* redis-client.h — what the Redis dumper (backup/redis.c) and the Redis
+ * restorer (restore/redis.c) share: the redis:// URL and its password,
+ * connecting, a streaming RESP reader over the raw socket, the digest that
+ * ties a restore to its backup, cluster discovery and key slots.
+ *
+ * hiredis makes the connection, authenticates and runs the few commands
+ * whose replies are small (SCAN, INFO, CLUSTER SLOTS). Bulk traffic — DUMP
+ * payloads, the RDB of a SYNC, RESTORE commands — goes through the raw
+ * socket with RespReader, so a value of hundreds of MiB passes through a
+ * fixed buffer and is never held whole. The two never interleave on one
+ * connection: hiredis is used only while no raw reply is pending. */
+#pragma once
+#include <hiredis/hiredis.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct RedisUrl {
+        char *host, *user, *password; /* user/password: NULL if absent */
+        int port, db;                 /* db: -1 if absent */
+} RedisUrl;
+
+/* Parse redis://[USER:PASSWORD@]HOST[:PORT][/DB]. */
+int redis_url_parse(const char *url, RedisUrl *out);
+void redis_url_clear(RedisUrl *u);
+/* The URL without the password ("redis://user@host:port/db"); caller frees. */
+char *redis_url_public(const RedisUrl *u);
+/* Without a password in the URL, take the first line of file (when not
+ * NULL), else $REDISCLI_AUTH. Errors name the file. */
+int redis_url_password(RedisUrl *u, const char *file);
+/* Overwrite the password part of a redis:// URL in place (argv), so that
+ * process listings stop showing it, as mysql does with -p. */
+void redis_url_scrub(char *url);
+
+/* Connect to host:port (NULL/0: the URL's) and authenticate with the URL's
+ * credentials. On failure error_set() carries Redis's or the socket's text. */
+int redis_connect(const RedisUrl *u, const char *host, int port, redisContext **out);
+/* Run a command whose reply must not be an error; *out (may be NULL) gets
+ * the reply (freeReplyObject). Errors carry Redis's text. */
+__attribute__((format(printf, 3, 4))) int redis_cmd(redisContext *c, redisReply **out, const char *fmt, ...);
+
+/* ---- streaming RESP over the raw socket ---- */
+typedef struct RespReader {
+        int fd;
+        char *buf;
+        size_t start, end, cap;
+} RespReader;
+
+void resp_reader_init(RespReader *r, int fd);
+void resp_reader_free(RespReader *r);
+/* One reply line ("+OK", "-ERR ...", ":12", "$5", "*2"), without CRLF,
+ * NUL-terminated in the buffer; valid until the next call. Blocks. */
+int resp_read_line(RespReader *r, char **line, size_t *len);
+/* Whatever is buffered (reading when nothing is), consumed: p and n. */
+int resp_read_some(RespReader *r, const char **p, size_t *n);
+/* Skip bare "\n" bytes (a master's keep-alives before a SYNC payload). */
+int resp_skip_newlines(RespReader *r);
+/* Pass the next n bytes to fn in pieces (as they arrive); then, with crlf,
+ * expect "\r\n". fn returns 0 or a negative errno, which stops the read. */
+int resp_read_bytes(RespReader *r, uint64_t n, bool crlf, int (*fn)(void *ud, const char *p, size_t n), void *ud);
+/* Bytes already buffered (non-blocking check for replies). */
+static inline size_t resp_buffered(const RespReader *r)
+{
+        return r->end - r->start;
+}
+/* Append "$<n>\r\n" + bytes + "\r\n" to a buffer (the Buf of util.h). */
+struct Buf;
+int resp_put_bulk(struct Buf *b, const void *p, size_t n);
+
+/* ---- verification digest ----
+ * Order-independent: XOR over the keys of
+ * BLAKE2b-256(le64(len(key)) || key || DUMP payload). Fed in pieces, since
+ * payloads are streamed. */
+#define REDIS_DIGEST_NAME "xor of blake2b-256(le64(len(key)) || key || dump payload)"
+typedef struct RedisDigestKey {
+        crypto_generichash_state st;
+} RedisDigestKey;
+void redis_digest_begin(RedisDigestKey *k, const char *key, size_t klen);
+void redis_digest_update(RedisDigestKey *k, const char *p, size_t n);
+void redis_digest_end(RedisDigestKey *k, unsigned char acc[32]);
+
+/* ---- cluster ---- */
+typedef struct RedisNode {
+        char *host;
+        int port;
+        char id[41];       /* node id */
+        int (*slots)[2];   /* [first, last] ranges */
+        size_t nslots;
+} RedisNode;
+
+/* 1 when the server runs in cluster mode, 0 if not. */
+int redis_is_cluster(redisContext *c);
+/* The masters that own slots (from CLUSTER SLOTS), sorted by their first
+ * slot; free with redis_nodes_free. An empty host in the reply (the node
+ * we are connected to) becomes fallback_host. */
+int redis_cluster_masters(redisContext *c, const char *fallback_host, RedisNode **out, size_t *n);
+void redis_nodes_free(RedisNode *nodes, size_t n);
+/* The hash slot of a key (CRC16/XMODEM mod 16384, {hash tags} honoured). */
+unsigned redis_key_slot(const char *key, size_t len);
