@@ -347,6 +347,78 @@ void redis_digest_end(RedisDigestKey *k, unsigned char acc[32])
 }
 
 /* ------------------------------------------------------------------------ */
+/* glob */
+
+/* One "[...]" class at pat (after the '['): *matched, and the length of
+ * the class up to and including its ']' (or the pattern's end). */
+static size_t glob_class(const char *pat, size_t plen, unsigned char c, bool *matched)
+{
+        size_t i = 0;
+        bool neg = i < plen && pat[i] == '^', hit = false;
+        if (neg)
+                i++;
+        while (i < plen && pat[i] != ']') {
+                if (pat[i] == '\\' && i + 1 < plen) {
+                        hit |= (unsigned char)pat[i + 1] == c;
+                        i += 2;
+                } else if (i + 2 < plen && pat[i + 1] == '-' && pat[i + 2] != ']') {
+                        unsigned char a = (unsigned char)pat[i], b = (unsigned char)pat[i + 2];
+                        if (a > b) {
+                                unsigned char t = a;
+                                a = b;
+                                b = t;
+                        }
+                        hit |= c >= a && c <= b;
+                        i += 3;
+                } else {
+                        hit |= (unsigned char)pat[i] == c;
+                        i++;
+                }
+        }
+        *matched = neg ? !hit : hit;
+        return i < plen ? i + 1 : i;
+}
+
+bool redis_glob_match(const char *pat, size_t plen, const char *s, size_t slen)
+{
+        /* iterative, with one backtrack point: the last '*' seen */
+        size_t p = 0, i = 0, star_p = (size_t)-1, star_i = 0;
+        while (i < slen) {
+                if (p < plen && pat[p] == '*') {
+                        star_p = ++p;
+                        star_i = i;
+                        continue;
+                }
+                if (p < plen) {
+                        bool ok;
+                        size_t step = 1;
+                        if (pat[p] == '?') {
+                                ok = true;
+                        } else if (pat[p] == '[') {
+                                step = 1 + glob_class(pat + p + 1, plen - p - 1, (unsigned char)s[i], &ok);
+                        } else if (pat[p] == '\\' && p + 1 < plen) {
+                                ok = pat[p + 1] == s[i];
+                                step = 2;
+                        } else {
+                                ok = pat[p] == s[i];
+                        }
+                        if (ok) {
+                                p += step;
+                                i++;
+                                continue;
+                        }
+                }
+                if (star_p == (size_t)-1)
+                        return false;
+                p = star_p;
+                i = ++star_i;
+        }
+        while (p < plen && pat[p] == '*')
+                p++;
+        return p == plen;
+}
+
+/* ------------------------------------------------------------------------ */
 /* cluster */
 
 int redis_is_cluster(redisContext *c)

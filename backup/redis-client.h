@@ -80,6 +80,10 @@ void redis_digest_begin(RedisDigestKey *k, const char *key, size_t klen);
 void redis_digest_update(RedisDigestKey *k, const char *p, size_t n);
 void redis_digest_end(RedisDigestKey *k, unsigned char acc[32]);
 
+/* Redis's glob, binary-safe, as SCAN MATCH and KEYS use it: '*', '?',
+ * "[abc]", "[^a-z]", and '\\' quoting the next character. */
+bool redis_glob_match(const char *pat, size_t plen, const char *s, size_t slen);
+
 /* ---- cluster ---- */
 typedef struct RedisNode {
         char *host;

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "archiver.h"
+#include <signal.h>
+
 #include "cli.h"
 #include "compress.h"
 #include "error.h"
@@ -111,6 +113,8 @@ static const char redis_help[] =
 
 static int backup_redis(Cli *c, int argc, char **argv)
 {
+        /* a server that closes the connection is an error to report, not a signal */
+        signal(SIGPIPE, SIG_IGN);
         if (cli_help(argc, argv, redis_help))
                 return EXIT_OK;
         static const struct option opts[] = {{"tag", required_argument, NULL, 't'},

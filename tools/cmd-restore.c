@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <signal.h>
+
 #include "cli.h"
 #include "error.h"
 #include <inttypes.h>
@@ -75,6 +77,8 @@ static void close_from(Repo *r, RepoLock *lock, Source *src, char *file)
 
 static int restore_redis(Cli *c, int argc, char **argv, bool rdb)
 {
+        /* a server that closes the connection is an error to report, not a signal */
+        signal(SIGPIPE, SIG_IGN);
         if (cli_help(argc, argv, redis_help))
                 return EXIT_OK;
         static const struct option opts[] = {{"to", required_argument, NULL, 't'},

@@ -1,10 +1,14 @@
 #!/bin/bash
-# redis_roundtrip: a logical Redis backup (every type, streams with a
-# consumer group, binary keys and values, TTLs, dbs 0 and 3, ~20,000 keys,
-# a 20 MiB value) restores into fresh servers with the same DEBUG DIGEST
-# and TTLs within 10 s: from SNAPSHOT:/redis, from a FUSE mount of the
-# snapshot, and through `redis-cli --pipe` of the dumped db files. A wrong
-# password or a server that is gone fails with exit 1, one line, no snapshot.
+# redis_roundtrip: a logical Redis backup (every type, streams with
+# consumer groups and pending entries, binary keys and values, TTLs, dbs 0,
+# 3 and 7, 200,000 small keys, big collections, a 100 MiB value) restores
+# into fresh servers with the same DEBUG DIGEST and TTLs within 10 s: from
+# SNAPSHOT:/redis, from a FUSE mount of the snapshot, and through
+# `redis-cli --pipe` of the dumped db files; --db and --match restore
+# subsets; a tampered meta.json fails the verification. Failures (wrong
+# password, no password, nothing listening, the server killed mid-dump, a
+# value over the target's proto-max-bulk-len) exit 1 with one line and
+# leave no snapshot; a password in the URL leaves the process arguments.
 source "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || fail "redis-server is not installed (tools/setup.sh --test)"
 GEN="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/redisgen.py"
@@ -54,22 +58,76 @@ fusermount3 -u "$TMP/mnt"
 # 4. A tampered backup fails the verification.
 redis_start DST4 "$TMP/dst4"
 mkdir -p "$TMP/bad"
-cp "$TMP/db0.resp" "$TMP/db3.resp" "$TMP/bad/"
+cp "$TMP/db0.resp" "$TMP/db3.resp" "$TMP/db7.resp" "$TMP/bad/"
 sed 's/"keys": 60000/"keys": 59990/' "$TMP/meta.json" >"$TMP/bad/meta.json"
 expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4"
-expect_err_line "db3: verification failed: 6000 keys on the server \\(backup: 5999\\)"
+expect_err_line "db3: verification failed: 60000 keys in the files \\(backup: 59990\\)"
 
-# 5. Failures: wrong password, nothing listening; no snapshot either way.
+# 5. Subsets: one database (--db, or its file), keys by pattern (--match).
+redis_start DST5 "$TMP/dst5"
+expect_exit 0 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST5" --db 7
+expect_eq "$(python3 "$GEN" counts "$DST5")" "db7 40000" "keys after --db 7"
+# (DEBUG DIGEST covers every database: compare with the full restore of step 1 cut to db7)
+redis-cli -p "$DST1" -n 0 FLUSHDB >/dev/null
+redis-cli -p "$DST1" -n 3 FLUSHDB >/dev/null
+expect_eq "$(redis-cli -p "$DST5" DEBUG DIGEST)" "$(redis-cli -p "$DST1" DEBUG DIGEST)" "db7 after --db 7"
+redis-cli -p "$DST5" FLUSHALL >/dev/null
+expect_exit 0 "$CAIRN" restore redis latest:/redis/db3.resp --to "redis://127.0.0.1:$DST5" --match 'k3:1*'
+want=$(redis-cli -p "$SRC" -n 3 EVAL "return #redis.call('KEYS', ARGV[1])" 0 'k3:1*')
+expect_eq "$want" 10000 "keys of db3 matching k3:1*"
+expect_eq "$(python3 "$GEN" counts "$DST5")" "db3 $want" "keys after --match 'k3:1*' (of db3.resp)"
+expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST5" --db 5
+expect_err_line "database 5 is not in the backup"
+
+# 6. A target whose proto-max-bulk-len is below the 100 MiB value: the
+#    server's error, a non-zero exit.
+redis_start SMALL "$TMP/small" --proto-max-bulk-len 16mb
+expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$SMALL" --db 0
+expect_err_line "db0: .*(invalid bulk length|Protocol error|closed the connection|Connection reset)"
+
+# 7. Failures: wrong password, nothing listening, the server killed in the
+#    middle of the dump; no snapshot for any of them.
 redis_start AUTH "$TMP/auth" --requirepass s3cret
 expect_exit 1 "$CAIRN" backup redis "redis://:wrong@127.0.0.1:$AUTH"
 expect_err_line "^cairn: backup: redis redis://127.0.0.1:$AUTH: WRONGPASS"
-grep -q ":wrong" "$TMP/err" && fail "the password was printed: $(cat "$TMP/err")"
+grep -q "wrong" "$TMP/err" && fail "the password was printed: $(cat "$TMP/err")"
+expect_exit 1 "$CAIRN" backup redis "redis://127.0.0.1:$AUTH"
+expect_err_line "NOAUTH Authentication required"
 echo s3cret >"$TMP/redis-pw"
 expect_exit 0 "$CAIRN" backup redis "redis://127.0.0.1:$AUTH" --redis-password-file "$TMP/redis-pw"
-expect_eq "$(snapshot_count)" 2 "snapshots"
+REDISCLI_AUTH=s3cret expect_exit 0 "$CAIRN" backup redis "redis://127.0.0.1:$AUTH"
+expect_eq "$(snapshot_count)" 3 "snapshots"
+# a password in the URL is gone from the process arguments while it runs
+redis-cli -p "$AUTH" -a s3cret --no-auth-warning CLIENT PAUSE 3000 ALL >/dev/null
+"$CAIRN" backup redis "redis://:s3cret@127.0.0.1:$AUTH" >"$TMP/bg.out" 2>&1 &
+bg=$!
+sleep 1
+tr '\0' ' ' <"/proc/$bg/cmdline" >"$TMP/cmdline"
+grep -q s3cret "$TMP/cmdline" && fail "the password is in the process arguments: $(cat "$TMP/cmdline")"
+grep -q "redis://:xxxxxx@127.0.0.1:$AUTH" "$TMP/cmdline" || fail "process arguments: $(cat "$TMP/cmdline")"
+wait "$bg" || fail "backup with the password in the URL: $(cat "$TMP/bg.out")"
+expect_eq "$(snapshot_count)" 4 "snapshots"
 gone=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 expect_exit 1 "$CAIRN" backup redis "redis://127.0.0.1:$gone"
 expect_err_line "^cairn: backup: redis redis://127.0.0.1:$gone: Connection refused"
-expect_eq "$(snapshot_count)" 2 "snapshots after the failed backups"
+# killed mid-dump: once the backup is seen dumping keys
+redis_start DIE "$TMP/die"
+python3 "$GEN" "$DIE" --big-mib 0 >/dev/null || fail "dataset generator failed"
+"$CAIRN" backup redis "redis://127.0.0.1:$DIE" >"$TMP/die.out" 2>"$TMP/die.err" &
+bg=$!
+for ((i = 0; i < 200; i++)); do
+        redis-cli -p "$DIE" CLIENT LIST 2>/dev/null | grep -qE 'cmd=(scan|dump|pttl|time)' && break
+        sleep 0.02
+done
+((i < 200)) || fail "the backup was never seen dumping"
+kill -9 "$(cat "$TMP/die/redis.pid")"
+rc=0
+wait "$bg" || rc=$?
+expect_eq "$rc" 1 "exit of the backup whose server was killed"
+expect_eq "$(wc -l <"$TMP/die.err")" 1 "stderr lines of the killed backup"
+grep -qE "^cairn: backup: redis redis://127.0.0.1:$DIE: db0: .*(closed the connection|Connection reset|connection lost|Server closed)" \
+        "$TMP/die.err" || fail "killed mid-dump: $(cat "$TMP/die.err")"
+expect_eq "$(snapshot_count)" 4 "snapshots after the failed backups"
 "$CAIRN" snapshots --json | grep -q s3cret && fail "the password is in a snapshot"
+expect_check
 echo "ok: redis_roundtrip"

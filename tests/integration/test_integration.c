@@ -42,7 +42,9 @@
         X(s3_faults)           \
         X(s3_errors)           \
         X(s3_tls)              \
-        X(redis_roundtrip)
+        X(redis_roundtrip)     \
+        X(redis_rdb)           \
+        X(redis_cluster)
 
 static void run_script(const char *name)
 {
