@@ -17,7 +17,7 @@ struct Sink {
         uint8_t (*content)[ID_LEN];
         size_t ncontent, capcontent;
         uint64_t size;
-        uint64_t total, total_new;
+        uint64_t total, total_new, scanned;
 };
 
 int sink_new(Repo *r, Pool *p, Sink **out)
@@ -88,6 +88,8 @@ static int cut(Sink *s, bool eof)
 {
         while (eof ? s->end > s->start : s->end - s->start >= s->max) {
                 size_t n = chunker_next(s->chunker, s->buf + s->start, s->end - s->start, eof);
+                /* a cut ends the scan; without one every byte up to max was looked at */
+                s->scanned += n ? n : MIN(s->end - s->start, s->max);
                 if (n == 0)
                         break;
                 int r = emit(s, s->buf + s->start, n);
@@ -170,4 +172,5 @@ void sink_counters(Sink *s, SinkCounters *out)
 {
         out->bytes = __atomic_load_n(&s->total, __ATOMIC_RELAXED);
         out->new_bytes = __atomic_load_n(&s->total_new, __ATOMIC_RELAXED);
+        out->scanned = s->scanned; /* the producer's own counter */
 }

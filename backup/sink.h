@@ -18,6 +18,8 @@ typedef struct Sink Sink;
 typedef struct SinkCounters {
         uint64_t bytes;     /* bytes consumed */
         uint64_t new_bytes; /* bytes of chunks the repository did not have */
+        uint64_t scanned;   /* bytes handed to the chunker (each at most once
+                               per cut attempt): stays near bytes */
 } SinkCounters;
 
 int sink_new(Repo *r, Pool *p, Sink **out);
