@@ -231,7 +231,9 @@ int resp_read_line(RespReader *r, char **line, size_t *len)
 {
         size_t scanned = 0;
         for (;;) {
-                char *nl = memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned);
+                char *nl = r->end > r->start + scanned
+                                   ? memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned)
+                                   : NULL;
                 if (nl) {
                         char *s = r->buf + r->start;
                         size_t n = (size_t)(nl - s);
