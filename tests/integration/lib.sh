@@ -674,3 +674,18 @@ redis_cluster_start() {
         }
         printf -v "$var" '%s' "${ports[*]}"
 }
+
+# run_rss VAR CMD...: run CMD (stdout to $TMP/out, stderr to $TMP/err),
+# fail unless it exits 0; VAR gets its peak RSS in MiB (ru_maxrss of the
+# child, so no time(1) is needed).
+run_rss() {
+        local var=$1 mib
+        shift
+        mib=$(python3 -c '
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[3:], stdout=open(sys.argv[1], "wb"), stderr=open(sys.argv[2], "wb")).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024 if rc == 0 else "exit %d" % rc)' \
+                "$TMP/out" "$TMP/err" "$@")
+        [[ $mib =~ ^[0-9]+$ ]] || { _show_output; fail "'$*' failed: $mib"; }
+        printf -v "$var" '%s' "$mib"
+}

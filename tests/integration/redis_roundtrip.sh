@@ -21,7 +21,10 @@ expect_eq "$(redis-cli -p "$SRC" -n 3 DBSIZE)" 60000 "source db3 size"
 expect_eq "$(redis-cli -p "$SRC" -n 7 DBSIZE)" 40000 "source db7 size"
 
 expect_exit 0 "$CAIRN" init --kdf min
-expect_exit 0 "$CAIRN" backup redis "redis://127.0.0.1:$SRC" --tag r1
+# the 100 MiB value streams through: the backup never holds it whole
+run_rss rss "$CAIRN" backup redis "redis://127.0.0.1:$SRC" --tag r1
+echo "backup of 200,006 keys and a 100 MiB value: peak RSS $rss MiB"
+[[ -n ${CAIRN_TEST_SANITIZED:-} ]] || ((rss < 96)) || fail "backup peak RSS $rss MiB: the 100 MiB value was held in memory"
 expect_eq "$(snapshot_count)" 1 "snapshots"
 "$CAIRN" snapshots --json >"$TMP/snaps.json"
 expect_eq "$(pyjson 'd[0]["kind"]' "$TMP/snaps.json")" redis "snapshot kind"
@@ -33,7 +36,9 @@ expect_eq "$(pyjson 'd["dbs"]["7"]["keys"]' "$TMP/meta.json")" 40000 "meta.json 
 
 # 1. From the repository into a fresh server.
 redis_start DST1 "$TMP/dst1"
-expect_exit 0 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST1"
+run_rss rss "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST1"
+echo "restore: peak RSS $rss MiB"
+[[ -n ${CAIRN_TEST_SANITIZED:-} ]] || ((rss < 96)) || fail "restore peak RSS $rss MiB: the 100 MiB value was held in memory"
 expect_eq "$(redis-cli -p "$DST1" DEBUG DIGEST)" "$src_digest" "DEBUG DIGEST"
 python3 "$GEN" ttlcmp "$SRC" "$DST1" || fail "TTLs differ after restore"
 
