@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct RedisUrl {
         char *host, *user, *password; /* user/password: NULL if absent */
@@ -63,6 +64,11 @@ int resp_read_bytes(RespReader *r, uint64_t n, bool crlf, int (*fn)(void *ud, co
 static inline size_t resp_buffered(const RespReader *r)
 {
         return r->end - r->start;
+}
+/* A whole line is buffered: the next resp_read_line will not block. */
+static inline bool resp_has_line(const RespReader *r)
+{
+        return r->end > r->start && memchr(r->buf + r->start, '\n', r->end - r->start) != NULL;
 }
 /* Append "$<n>\r\n" + bytes + "\r\n" to a buffer (the Buf of util.h). */
 struct Buf;

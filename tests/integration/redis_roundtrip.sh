@@ -90,6 +90,12 @@ redis_start SMALL "$TMP/small" --proto-max-bulk-len 16mb
 expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$SMALL" --db 0
 expect_err_line "db0: .*(invalid bulk length|Protocol error|closed the connection|Connection reset)"
 
+# 6b. A target that evicts keys (maxmemory below the data): every RESTORE
+#     is accepted, yet keys are missing afterwards: the check finds them.
+redis_start EVICT "$TMP/evict" --maxmemory 6mb --maxmemory-policy allkeys-random
+expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$EVICT" --db 3
+expect_err_line "db3: [0-9]+ of the 60000 keys restored are not on the server"
+
 # 7. Failures: wrong password, nothing listening, the server killed in the
 #    middle of the dump; no snapshot for any of them.
 redis_start AUTH "$TMP/auth" --requirepass s3cret
