@@ -33,12 +33,19 @@ expect_eq "$(pyjson 'd["files_changed"]')" 0 "files_changed of an unchanged back
 before=$(repo_bytes)
 expect_exit 0 "$CAIRN" backup --json "$SRC"
 added=$(pyjson 'd["data_added"]')
-(( added < 6 * 1024 * 1024 )) || fail "1 MiB change added $added bytes (>= 6 MiB)"
+# The chunker's gear table comes from the repository's random seed, so the
+# chunk sizes differ from run to run (0.5-8 MiB): a byte bound alone was
+# flaky (6.3 MB once, for 3 chunks). What the change may cost is a few
+# chunks: those overlapping the 1 MiB (at most 3 of >= 512 KiB) and the
+# one or two until the boundaries fall in step again.
+blobs=$(pyjson 'd["data_blobs"]')
+(( blobs >= 1 && blobs <= 5 )) || fail "1 MiB change added $blobs chunks ($added bytes), expected 1 to 5"
+(( added < 16 * 1024 * 1024 )) || fail "1 MiB change added $added bytes (>= 16 MiB)"
 (( added >= 1024 * 1024 / 2 )) || fail "1 MiB random change added only $added bytes"
 expect_eq "$(pyjson 'd["files_changed"]')" 1 "files_changed after mutating big.bin"
 expect_eq "$(pyjson 'd["files_unmodified"]')" $((total_files - 1)) "files_unmodified after mutating big.bin"
 grown=$(( $(repo_bytes) - before ))
-(( grown < 8 * 1024 * 1024 )) || fail "repository grew by $grown bytes for a 1 MiB change"
+(( grown < added + 2 * 1024 * 1024 )) || fail "repository grew by $grown bytes for $added bytes of new chunks"
 expect_eq "$(snapshot_count)" 3 "snapshots"
 
 expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst"

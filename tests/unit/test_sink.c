@@ -23,9 +23,11 @@ TestSuite(sink, .init = setup);
 
 #define SIZE (24u * 1024 * 1024)
 
+static Backend *be; /* kept by the test, closed after the repository */
+
 static Repo *repo_mem(void)
 {
-        Backend *be = NULL;
+        be = NULL;
         cr_assert_eq(backend_mem_open(&be), 0);
         RepoInitOptions o = {.compression = COMPRESS_OFF};
         cr_assert_eq(key_kdf_parse("min", &o.kdf), 0);
@@ -72,6 +74,7 @@ Test(sink, boundaries_do_not_depend_on_write_sizes)
         node_clear(&odd);
         free(data);
         repo_close(r);
+        backend_close(be);
 }
 
 Test(sink, small_writes_scan_each_byte_about_once)
@@ -89,4 +92,5 @@ Test(sink, small_writes_scan_each_byte_about_once)
         node_clear(&n);
         free(data);
         repo_close(r);
+        backend_close(be);
 }
