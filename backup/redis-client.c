@@ -47,18 +47,24 @@ int redis_url_parse(const char *url, RedisUrl *out)
                         rc = error_ret(-EINVAL, "bad port in the redis URL (give HOST:PORT, 1-65535)");
                 out->port = (int)port;
         }
-        if (rc == 0 && slash && slash[1]) {
-                char *end;
-                long db = strtol(slash + 1, &end, 10);
-                if (*end || db < 0 || db > 100000)
-                        rc = error_ret(-EINVAL, "bad database number in the redis URL (give /N)");
-                out->db = (int)db;
-        }
+        if (rc == 0 && slash && slash[1] && redis_db_parse(slash + 1, &out->db) < 0)
+                rc = error_ret(-EINVAL, "bad database number in the redis URL (give /N)");
         if (rc == 0 && (!out->host || !*out->host))
                 rc = error_ret(-EINVAL, "no host in the redis URL");
         if (rc < 0)
                 redis_url_clear(out);
         return rc;
+}
+
+int redis_db_parse(const char *s, int *db)
+{
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (!*s || *end || errno || v < 0 || v > 100000)
+                return -EINVAL;
+        *db = (int)v;
+        return 0;
 }
 
 void redis_url_clear(RedisUrl *u)

@@ -25,6 +25,8 @@ typedef struct RedisUrl {
 /* Parse redis://[USER:PASSWORD@]HOST[:PORT][/DB]. */
 int redis_url_parse(const char *url, RedisUrl *out);
 void redis_url_clear(RedisUrl *u);
+/* A database number "0".."100000" (the URL's /DB, --db): 0 or -EINVAL. */
+int redis_db_parse(const char *s, int *db);
 /* The URL without the password ("redis://user@host:port/db"); caller frees. */
 char *redis_url_public(const RedisUrl *u);
 /* Without a password in the URL, take the first line of file (when not

@@ -137,14 +137,10 @@ static int backup_redis(Cli *c, int argc, char **argv)
                 case 'H':
                         host = optarg;
                         break;
-                case 'd': {
-                        char *end;
-                        long v = strtol(optarg, &end, 10);
-                        if (*end || !*optarg || v < 0 || v > 100000)
+                case 'd':
+                        if (redis_db_parse(optarg, &ro.db) < 0)
                                 return cli_usage(c, "bad --db '%s' (a database number)", optarg);
-                        ro.db = (int)v;
                         break;
-                }
                 case 'm':
                         ro.match = optarg;
                         break;

@@ -101,14 +101,10 @@ static int restore_redis(Cli *c, int argc, char **argv, bool rdb)
                 case 'f':
                         o.flush = true;
                         break;
-                case 'd': {
-                        char *end;
-                        long v = strtol(optarg, &end, 10);
-                        if (*end || !*optarg || v < 0 || v > 100000)
+                case 'd':
+                        if (redis_db_parse(optarg, &o.db) < 0)
                                 return cli_usage(c, "bad --db '%s' (a database number)", optarg);
-                        o.db = (int)v;
                         break;
-                }
                 case 'm':
                         o.match = optarg;
                         break;
