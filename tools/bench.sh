@@ -30,10 +30,19 @@
 #          requests each backup and restore made (from s3rver's log); needs
 #          what mount needs, plus node/npm (tests/s3/setup.sh installs
 #          s3rver into .deps/ if missing)
-# A Redis section is to be added the same way.
+#   redis  dump and restore of BENCH_REDIS_KEYS small keys and of
+#          BENCH_REDIS_BIG_MIB MiB of 8 MiB values, each in its own
+#          redis-server started here: cairn backup redis (logical, and
+#          --mode rdb) beside redis-cli --rdb, cairn restore redis beside
+#          redis-cli --pipe of the same RESP file, every restore checked
+#          with DBSIZE and DEBUG DIGEST; needs redis-server and redis-cli
+#          (Debian redis-server, installed if missing), not the dataset
+#          nor restic
 #
 # Environment: BENCH_DIR, CAIRN (cairn binary; default build/tools/cairn,
-# rebuilt with ninja first), RESTIC (default restic).
+# rebuilt with ninja first), RESTIC (default restic), BENCH_SECTIONS (default
+# "files mount s3 redis"), BENCH_REDIS_KEYS (default 1000000),
+# BENCH_REDIS_BIG_MIB (default 1024, a multiple of 8).
 
 set -euo pipefail
 
@@ -45,7 +54,9 @@ KEEP=0
 OUT=
 S3RVER_VERSION=3.7.1 # what tests/s3/setup.sh installs
 S3RVER_JS=$ROOT/.deps/s3rver/node_modules/s3rver/bin/s3rver.js
-read -r -a SECTIONS <<<"${BENCH_SECTIONS:-files mount s3}" # BENCH_SECTIONS="s3" runs one
+read -r -a SECTIONS <<<"${BENCH_SECTIONS:-files mount s3 redis}" # BENCH_SECTIONS="s3" runs one
+REDIS_KEYS=${BENCH_REDIS_KEYS:-1000000}
+REDIS_BIG_MIB=${BENCH_REDIS_BIG_MIB:-1024}
 
 usage() {
         sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -67,6 +78,8 @@ while [ $# -gt 0 ]; do
 done
 [[ $SIZE_MIB =~ ^[0-9]+$ && $SEED =~ ^[0-9]+$ ]] ||
         { echo "bench: --size-mib and --seed take integers" >&2; exit 2; }
+[[ $REDIS_KEYS =~ ^[1-9][0-9]*$ && $REDIS_BIG_MIB =~ ^[1-9][0-9]*$ && $((REDIS_BIG_MIB % 8)) = 0 ]] ||
+        { echo "bench: BENCH_REDIS_KEYS takes a positive integer, BENCH_REDIS_BIG_MIB a positive multiple of 8" >&2; exit 2; }
 
 die() {
         echo "bench: FAILED: $*" >&2
@@ -75,6 +88,20 @@ die() {
 
 log() {
         printf '[%s] %s\n' "$(date +%T)" "$*" >&2
+}
+
+# want_section NAME: NAME is among the sections run.
+want_section() {
+        [[ " ${SECTIONS[*]} " == *" $1 "* ]]
+}
+
+# uses_dataset: a section run reads the gendata.py dataset (and restic).
+uses_dataset() {
+        want_section files || want_section mount || want_section s3
+}
+
+free_port() {
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # ---------------------------------------------------------------------------
@@ -96,11 +123,20 @@ setup_tools() {
         fi
         [ -x "$CAIRN" ] || die "no cairn binary at $CAIRN (build with ninja -C build)"
         RESTIC=${RESTIC:-restic}
-        command -v "$RESTIC" >/dev/null || die "restic not found (apt-get install restic)"
-        if [[ " ${SECTIONS[*]} " == *" mount "* || " ${SECTIONS[*]} " == *" s3 "* ]]; then
+        if uses_dataset; then
+                command -v "$RESTIC" >/dev/null || die "restic not found (apt-get install restic)"
+        fi
+        if want_section mount || want_section s3; then
                 setup_mount_tools
         fi
-        if [[ " ${SECTIONS[*]} " == *" s3 "* ]]; then
+        if want_section redis && ! { command -v redis-server && command -v redis-cli; } >/dev/null; then
+                log "installing the Debian 'redis-server' package (redis-server, redis-cli)"
+                DEBIAN_FRONTEND=noninteractive apt-get -y install redis-server >/dev/null ||
+                        { apt-get update >/dev/null &&
+                          DEBIAN_FRONTEND=noninteractive apt-get -y install redis-server >/dev/null; } ||
+                        die "could not install redis-server"
+        fi
+        if want_section s3; then
                 log "s3: tests/s3/setup.sh (s3rver $S3RVER_VERSION, awscli, openssl; installs only what is missing)"
                 bash "$ROOT/tests/s3/setup.sh" || die "tests/s3/setup.sh failed"
                 [ -f "$S3RVER_JS" ] || die "no s3rver at $S3RVER_JS after tests/s3/setup.sh"
@@ -139,6 +175,8 @@ setup_mount_tools() {
 
 # ---------------------------------------------------------------------------
 # Dataset (cached by seed and size)
+
+DATA= # set by setup_data, when a section uses the dataset
 
 setup_data() {
         mkdir -p "$BENCH_DIR"
@@ -230,12 +268,14 @@ ROWS=()
 STEPS=()
 MOUNT_NOTE=
 S3_NOTE=
+REDIS_NOTE=
 
 # add_row LABEL CAIRN RESTIC HIGHER_IS_BETTER(1|0) TARGET_RATIO TARGET_TEXT
 # The ratio is oriented so that > 1 means cairn is better.  TARGET_RATIO "-"
 # means no target (the row is for reference): "met?" shows "-".  A target
 # ">X" is strict: met when the unrounded ratio is above X (">1" for "fewer
-# than restic").
+# than restic").  A target "abs:N" is on the cairn value itself, not the
+# ratio: met when it is at least N (at most N when lower is better).
 add_row() {
         local label=$1 c=$2 r=$3 hib=$4 want=$5 text=$6 ratio met
         ratio=$(awk -v c="$c" -v r="$r" -v h="$hib" 'BEGIN {
@@ -243,6 +283,9 @@ add_row() {
                 printf "%.2f", h ? c / r : r / c }')
         if [ "$want" = - ]; then
                 met=-
+        elif [[ $want == abs:* ]]; then
+                met=$(awk -v c="$c" -v h="$hib" -v w="${want#abs:}" 'BEGIN {
+                        print ((h ? c + 0 >= w + 0 : c + 0 <= w + 0) ? "yes" : "no") }')
         elif [[ $want == '>'* ]]; then
                 met=$(awk -v c="$c" -v r="$r" -v h="$hib" -v w="${want#>}" 'BEGIN {
                         if (c <= 0) c = 0.001; if (r <= 0) r = 0.001;
@@ -261,22 +304,32 @@ add_self_row() {
         ROWS+=("| $label | $c | - | ${ratio}× | $text | $met |")
 }
 
+# The peer column is restic for the dataset sections, redis-cli for redis.
 print_report() {
-        echo "## cairn vs restic ($(date '+%Y-%m-%d %H:%M %Z'))"
+        local peer=restic
+        if ! uses_dataset; then peer=redis-cli; elif want_section redis; then peer="restic / redis-cli"; fi
+        echo "## cairn vs $peer ($(date '+%Y-%m-%d %H:%M %Z'))"
         echo
         echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
         echo "- disk: $(df -T "$BENCH_DIR" | awk 'NR == 2 {print $1 " (" $2 ")"}') under $BENCH_DIR"
-        echo "- cairn: $CAIRN; restic: $("$RESTIC" version | head -1)"
-        echo "- dataset: tools/gendata.py --size-mib $SIZE_MIB --seed $SEED: $DATA_FILES files, $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB); MB = 10^6 bytes"
-        echo "- backup, restore and repository rows: warm page cache (not dropped)"
+        echo "- cairn: $CAIRN${DATA:+; restic: $("$RESTIC" version | head -1)}"
+        if [ -n "$DATA" ]; then
+                echo "- dataset: tools/gendata.py --size-mib $SIZE_MIB --seed $SEED: $DATA_FILES files, $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB); MB = 10^6 bytes"
+                echo "- backup, restore and repository rows: warm page cache (not dropped)"
+        fi
         [ -z "$MOUNT_NOTE" ] || echo "- mount rows: $MOUNT_NOTE"
         [ -z "$S3_NOTE" ] || echo "- s3 rows: $S3_NOTE"
+        [ -z "$REDIS_NOTE" ] || echo "- redis rows: $REDIS_NOTE"
         echo
-        echo "| metric | cairn | restic | ratio | target | met? |"
+        echo "| metric | cairn | $peer | ratio | target | met? |"
         echo "|---|---|---|---|---|---|"
         printf '%s\n' "${ROWS[@]}"
         echo
-        echo "Ratio > 1 means cairn is better (throughput: cairn/restic; time, memory, size: restic/cairn)."
+        if [ -n "$DATA" ]; then
+                echo "Ratio > 1 means cairn is better (throughput: cairn/restic; time, memory, size: restic/cairn)${REDIS_NOTE:+; redis rows: cairn/redis-cli}."
+        else
+                echo "Ratio > 1 means cairn is better (cairn/redis-cli)."
+        fi
 }
 
 # ---------------------------------------------------------------------------
@@ -673,8 +726,7 @@ section_s3() {
                 printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$PW"
         fi
         local port
-        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
-                die "s3: no free port"
+        port=$(free_port) || die "s3: no free port"
         S3_DIR=$RUN/s3rver
         log "s3: starting s3rver over https on 127.0.0.1:$port"
         "$ROOT/tests/s3/server.sh" start "$S3_DIR" "$port" --https "$RUN/s3-cert" \
@@ -758,6 +810,260 @@ section_s3() {
 }
 
 # ---------------------------------------------------------------------------
+# Redis: our own redis-server instances on loopback, each in
+# $RUN/redis-NAME/ (its port, pid file, log and data), stopped at exit.
+# Each dataset lives in its own source server; every restore goes into a
+# fresh, empty server, stopped once checked (the big dataset's copies are
+# a GiB of memory each).
+
+REDIS_DIRS=() # the directories of the servers this run started
+
+# redis_start NAME [ARGS...]: start a redis-server (more ARGS for its
+# command line) in $RUN/redis-NAME on a free port; wait until it answers
+# PING (after loading a dump.rdb found there).  Sets REDIS_PORT.
+redis_start() {
+        local name=$1 dir=$RUN/redis-$1 port i
+        shift
+        port=$(free_port) || die "redis $name: no free port"
+        mkdir -p "$dir"
+        echo "$port" >"$dir/port"
+        REDIS_DIRS+=("$dir")
+        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+                --enable-debug-command yes --daemonize yes --pidfile "$dir/redis.pid" \
+                --logfile "$dir/redis.log" "$@" >"$dir/start.log" 2>&1 ||
+                { cat "$dir/start.log" >&2; die "redis $name: redis-server did not start"; }
+        for ((i = 0; i < 600; i++)); do
+                [ "$(redis-cli -p "$port" PING 2>/dev/null)" = PONG ] && break
+                sleep 0.1
+        done
+        [ $i -lt 600 ] ||
+                { tail -5 "$dir/redis.log" >&2; die "redis $name: no PONG on port $port within 60 s"; }
+        REDIS_PORT=$port
+}
+
+# redis_stop NAME|DIR: SHUTDOWN NOSAVE, then wait (10 s) for the process of
+# its pid file to end, SIGKILL after that.  A server that is already gone
+# removed its pid file; a stale one names a process that must still be a
+# redis-server on this port (its title) before it is signalled.
+redis_stop() {
+        local dir=$1 port pid i
+        [[ $dir == /* ]] || dir=$RUN/redis-$1
+        [ -f "$dir/redis.pid" ] || return 0
+        port=$(cat "$dir/port") pid=$(cat "$dir/redis.pid")
+        redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+        for ((i = 0; i < 100; i++)); do
+                redis_is "$pid" "$port" || return 0
+                sleep 0.1
+        done
+        log "redis-server $pid (port $port) still running 10 s after SHUTDOWN; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+}
+
+# redis_is PID PORT: PID is alive and a redis-server of 127.0.0.1:PORT.
+redis_is() {
+        alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qE "^(/[^ ]*/)?redis-server 127\.0\.0\.1:$2( |\$)"
+}
+
+redis_stop_all() {
+        local dir
+        for dir in "${REDIS_DIRS[@]}"; do
+                redis_stop "$dir"
+        done
+}
+
+# redis_fill PORT small N | PORT big COUNT SIZE: write a dataset into db 0
+# of the server at PORT with redis-cli --pipe.  small: N keys, by i % 20:
+# 0-13 strings of 100 bytes (3 and 10 with a TTL of a day), 14-15 hashes
+# of 5 fields, 16-17 lists, 18 sets and 19 sorted sets of 5 members of 20
+# bytes; the bytes are slices at random offsets of 4 MiB of base64 of
+# seeded random bytes.  big: COUNT strings of SIZE random bytes
+# (os.urandom: incompressible, no two chunks alike).
+redis_fill() {
+        local port=$1 log=$RUN/redis-fill-$2.log rc=0
+        shift
+        python3 - "$@" <<'PY' | redis-cli -p "$port" --pipe >"$log" 2>&1 || rc=$?
+import base64, os, random, sys
+
+out = sys.stdout.buffer
+
+
+def cmd(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+if sys.argv[1] == "small":
+    rnd = random.Random(1)
+    pool = base64.b64encode(rnd.randbytes(3 << 20))
+    top = len(pool) - 100
+    buf = []
+    for i in range(int(sys.argv[2])):
+        o, k = rnd.randrange(top), i % 20
+        m = [pool[o + 20 * j:o + 20 * j + 20] for j in range(5)] if k >= 14 else None
+        if k < 14:
+            key = b"s:%d" % i
+            ttl = (b"EX", b"86400") if k in (3, 10) else ()
+            buf.append(cmd(b"SET", key, pool[o:o + 100], *ttl))
+        elif k < 16:
+            buf.append(cmd(b"HSET", b"h:%d" % i, *[x for j in range(5) for x in (b"f%d" % j, m[j])]))
+        elif k < 18:
+            buf.append(cmd(b"RPUSH", b"l:%d" % i, *m))
+        elif k == 18:
+            buf.append(cmd(b"SADD", b"t:%d" % i, *m))
+        else:
+            buf.append(cmd(b"ZADD", b"z:%d" % i, *[x for j in range(5) for x in (b"%d" % (o + j), m[j])]))
+        if len(buf) >= 4096:
+            out.write(b"".join(buf))
+            buf = []
+    out.write(b"".join(buf))
+else:
+    size = int(sys.argv[3])
+    for i in range(int(sys.argv[2])):
+        key = b"big:%04d" % i
+        out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (len(key), key, size))
+        out.write(os.urandom(size))
+        out.write(b"\r\n")
+PY
+        [ $rc -eq 0 ] && grep -q '^errors: 0,' "$log" ||
+                { cat "$log" >&2; die "redis: filling the $1 dataset failed (exit $rc)"; }
+}
+
+# redis_check NAME PORT: db 0 of the server at PORT holds what the source
+# held (REDIS_SRC_KEYS keys, DEBUG DIGEST REDIS_SRC_DIGEST; the digest
+# covers every key, value and whether it has a TTL) and nothing is in any
+# other database.
+redis_check() {
+        local name=$1 port=$2 keys digest
+        keys=$(redis-cli -p "$port" DBSIZE) digest=$(redis-cli -p "$port" DEBUG DIGEST)
+        if [ "$keys" != "$REDIS_SRC_KEYS" ] || [ "$digest" != "$REDIS_SRC_DIGEST" ] ||
+                [ "$(redis-cli -p "$port" INFO keyspace | grep -c '^db[0-9]')" != 1 ]; then
+                redis-cli -p "$port" INFO keyspace >&2
+                KEEP=1
+                die "$name: the server holds $keys keys, digest $digest; the source $REDIS_SRC_KEYS keys, digest $REDIS_SRC_DIGEST"
+        fi
+        log "$name: verified ($keys keys, DEBUG DIGEST equal to the source's)"
+}
+
+# redis_repo NAME: a fresh cairn repository $RUN/redis-NAME-repo; sets RCX
+# to the cairn command line for it.
+redis_repo() {
+        RCX=("$CAIRN" -r "$RUN/redis-$1-repo" --password-file "$PW" -q)
+        "${RCX[@]}" init --kdf interactive >"$RUN/redis-$1-init.log" 2>&1 ||
+                { cat "$RUN/redis-$1-init.log" >&2; die "cairn init (redis $1)"; }
+}
+
+# snapshot_of LOG: the snapshot_id of the --json output in LOG.
+snapshot_of() {
+        python3 -c 'import json, sys; t = open(sys.argv[1]).read(); print(json.loads(t[t.index("{"):])["snapshot_id"])' "$1" ||
+                { cat "$1" >&2; die "no snapshot_id in the --json output in $1"; }
+}
+
+# rate AMOUNT UNIT SECS: keys/s (UNIT keys) or MB/s (UNIT MB, AMOUNT bytes).
+rate() {
+        if [ "$2" = MB ]; then mbps "$1" "$3"; else awk -v n="$1" -v s="$3" 'BEGIN {if (s < 0.001) s = 0.001; printf "%.0f", n / s}'; fi
+}
+
+# redis_dataset TAG LABEL: the measurements on one dataset (TAG small or
+# big, see redis_fill), three rows labelled "redis LABEL: ...".
+redis_dataset() {
+        local tag=$1 label=$2 src amount unit expect
+        case $tag in
+        small) amount=$REDIS_KEYS unit=keys expect=$REDIS_KEYS ;;
+        big) amount=$((REDIS_BIG_MIB << 20)) unit=MB expect=$((REDIS_BIG_MIB / 8)) ;;
+        esac
+        # No 5 s wait for more replicas before the (diskless) RDB transfer
+        # that --rdb and --mode rdb ask for.
+        redis_start "$tag-src" --repl-diskless-sync-delay 0
+        src=$REDIS_PORT
+        log "redis $tag: filling the source server (port $src)"
+        local t0=$EPOCHREALTIME
+        case $tag in
+        small) redis_fill "$src" small "$REDIS_KEYS" ;;
+        big) redis_fill "$src" big "$expect" $((8 << 20)) ;;
+        esac
+        REDIS_SRC_KEYS=$(redis-cli -p "$src" DBSIZE)
+        [ "$REDIS_SRC_KEYS" = "$expect" ] || die "redis $tag: the source holds $REDIS_SRC_KEYS keys, not $expect"
+        REDIS_SRC_DIGEST=$(redis-cli -p "$src" DEBUG DIGEST)
+        log "redis $tag: $REDIS_SRC_KEYS keys, $(redis-cli -p "$src" INFO memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p') in $(elapsed "$t0") s"
+        local url=redis://127.0.0.1:$src
+
+        # Dumps: cairn logical, redis-cli --rdb, cairn --mode rdb; each
+        # cairn backup into a repository of its own (the RDB holds the big
+        # values as the logical dump does, and must not dedup against it).
+        redis_repo "$tag-logical"
+        local lx=("${RCX[@]}") snap
+        measure "redis-$tag-cairn-dump" "${lx[@]}" --json backup redis "$url"
+        local c_dump
+        c_dump=$(rate "$amount" $unit "$SECS")
+        snap=$(snapshot_of "$RUN/redis-$tag-cairn-dump.log")
+
+        local rdb=$RUN/redis-$tag-peer.rdb p_rdb
+        measure "redis-$tag-rediscli-rdb" redis-cli -p "$src" --rdb "$rdb"
+        p_rdb=$(rate "$amount" $unit "$SECS")
+        [ "$(head -c 5 "$rdb")" = REDIS ] || die "redis-cli --rdb: $rdb is no RDB file"
+        local rdb_bytes
+        rdb_bytes=$(stat -c %s "$rdb")
+        [ "$KEEP" = 1 ] || rm -f "$rdb"
+
+        redis_repo "$tag-rdb"
+        local c_rdb rsnap
+        measure "redis-$tag-cairn-rdb" "${RCX[@]}" --json backup redis "$url" --mode rdb
+        c_rdb=$(rate "$amount" $unit "$SECS")
+        rsnap=$(snapshot_of "$RUN/redis-$tag-cairn-rdb.log")
+        # cairn's RDB must load into a fresh server as the source's data.
+        mkdir -p "$RUN/redis-$tag-rdbload"
+        "${RCX[@]}" dump "$rsnap:/redis/dump.rdb" >"$RUN/redis-$tag-rdbload/dump.rdb" ||
+                die "cairn dump $rsnap:/redis/dump.rdb"
+        log "redis $tag: cairn's dump.rdb $(stat -c %s "$RUN/redis-$tag-rdbload/dump.rdb") bytes, redis-cli's $rdb_bytes"
+        redis_start "$tag-rdbload" --dbfilename dump.rdb
+        redis_check "redis-$tag-cairn-rdb (loaded)" "$REDIS_PORT"
+        redis_stop "$tag-rdbload"
+        [ "$KEEP" = 1 ] || rm -rf "$RUN/redis-$tag-rdb-repo" "$RUN/redis-$tag-rdbload/dump.rdb"
+        redis_stop "$tag-src"
+
+        # Restores, each into a fresh empty server: cairn from the
+        # repository; redis-cli --pipe of the same db0.resp, taken out of
+        # the snapshot beforehand (untimed).
+        local resp=$RUN/redis-$tag-db0.resp c_rest p_rest
+        "${lx[@]}" dump "$snap:/redis/db0.resp" >"$resp" || die "cairn dump $snap:/redis/db0.resp"
+        redis_start "$tag-dst-cairn"
+        measure "redis-$tag-cairn-restore" "${lx[@]}" restore redis "$snap:/redis" --to "redis://127.0.0.1:$REDIS_PORT"
+        c_rest=$(rate "$amount" $unit "$SECS")
+        redis_check "redis-$tag-cairn-restore" "$REDIS_PORT"
+        redis_stop "$tag-dst-cairn"
+        redis_start "$tag-dst-pipe"
+        measure "redis-$tag-rediscli-pipe" bash -c 'redis-cli -p "$1" --pipe <"$2"' _ "$REDIS_PORT" "$resp"
+        grep -q '^errors: 0,' "$RUN/redis-$tag-rediscli-pipe.log" ||
+                { cat "$RUN/redis-$tag-rediscli-pipe.log" >&2; KEEP=1; die "redis-cli --pipe of $resp: errors"; }
+        p_rest=$(rate "$amount" $unit "$SECS")
+        redis_check "redis-$tag-rediscli-pipe" "$REDIS_PORT"
+        redis_stop "$tag-dst-pipe"
+        [ "$KEEP" = 1 ] || rm -rf "$resp" "$RUN/redis-$tag-logical-repo"
+
+        if [ $unit = keys ]; then
+                add_row "redis $label: logical dump keys/s (redis-cli --rdb)" "$c_dump" "$p_rdb" 1 abs:100000 "≥ 100,000 keys/s"
+        else
+                add_row "redis $label: logical dump MB/s (redis-cli --rdb)" "$c_dump" "$p_rdb" 1 - "- (reference)"
+        fi
+        add_row "redis $label: --mode rdb dump $unit/s (redis-cli --rdb)" "$c_rdb" "$p_rdb" 1 - "- (reference)"
+        add_row "redis $label: restore $unit/s (redis-cli --pipe)" "$c_rest" "$p_rest" 1 1 "≥ redis-cli --pipe"
+}
+
+# Redis: the small-keys dataset, then the big-values one (see redis_fill),
+# each dumped and restored by cairn and by redis-cli (see REDIS_NOTE).
+section_redis() {
+        if [ -z "$PW" ]; then # when section files did not run
+                PW=$RUN/password
+                printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$PW"
+        fi
+        local keys=$REDIS_KEYS big
+        if ((keys % 1000000 == 0)); then keys="$((keys / 1000000))M"; elif ((keys % 1000 == 0)); then keys="$((keys / 1000))k"; fi
+        if ((REDIS_BIG_MIB % 1024 == 0)); then big="$((REDIS_BIG_MIB / 1024)) GiB"; else big="$REDIS_BIG_MIB MiB"; fi
+        redis_dataset small "$keys keys"
+        redis_dataset big "$big values"
+        REDIS_NOTE="$(redis-server --version | sed 's/ sha=.*//') servers on 127.0.0.1 (\`--save '' --appendonly no\`, debug commands on), all data in db 0, one source server per dataset (\`repl-diskless-sync-delay 0\`: no wait before the RDB transfer); $keys keys = $REDIS_KEYS keys of ~100 bytes (70% strings, a tenth of all keys with a TTL, 10% hashes, 10% lists, 5% sets, 5% sorted sets of 5 members of 20 bytes; base64 text), $big = $((REDIS_BIG_MIB / 8)) strings of 8 MiB of random bytes (MB/s = 10^6 bytes of values per second); dump: \`cairn backup redis\` (logical: SCAN + DUMP + PTTL into redis/db0.resp; \`--mode rdb\`: redis/dump.rdb over the replication protocol), each into a fresh local repository, beside \`redis-cli --rdb FILE\` (an RDB file on the same disk, the peer of both dump rows; keys/s = keys ÷ its seconds); restore: into a fresh empty server each, \`cairn restore redis SNAPSHOT:/redis\` (reading the repository) beside \`redis-cli --pipe < db0.resp\` (the same RESP file, taken out with \`cairn dump\` beforehand, untimed, warm page cache); every restore, and cairn's dump.rdb loaded into a fresh server, checked by DBSIZE and DEBUG DIGEST against the source"
+}
+
+# ---------------------------------------------------------------------------
 
 # Unmount first (a mount inside $RUN must not be walked by rm -rf), then stop
 # the S3 server the mounts read from.
@@ -765,13 +1071,19 @@ on_exit() {
         set +e
         cleanup_mounts
         s3_stop
+        redis_stop_all
         if [ "$KEEP" = 1 ]; then log "kept $RUN"; else rm -rf "$RUN"; fi
 }
 
 main() {
         local t_start=$EPOCHREALTIME
         setup_tools
-        setup_data
+        if uses_dataset; then
+                setup_data
+        else
+                mkdir -p "$BENCH_DIR"
+                BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+        fi
         RUN=$BENCH_DIR/run-$(date +%Y%m%d-%H%M%S)-$$
         mkdir -p "$RUN"
         trap on_exit EXIT
