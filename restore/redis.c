@@ -634,8 +634,8 @@ int redis_restore(Source *src, const RedisRestoreOptions *o, RedisRestoreStats *
                 rc = cl;
         l->cluster = cl > 0;
         if (rc == 0 && l->cluster) {
-                RedisNode *ms;
-                size_t nm;
+                RedisNode *ms = NULL;
+                size_t nm = 0;
                 rc = redis_cluster_masters(c, o->url->host, &ms, &nm);
                 for (size_t i = 0; rc == 0 && i < nm; i++) {
                         rc = conn_add(l, ms[i].host, ms[i].port, &idx);
@@ -643,8 +643,7 @@ int redis_restore(Source *src, const RedisRestoreOptions *o, RedisRestoreStats *
                                 for (int s = ms[i].slots[k][0]; s <= ms[i].slots[k][1] && s < SLOTS; s++)
                                         l->owner[s] = (uint16_t)idx;
                 }
-                if (rc == 0)
-                        redis_nodes_free(ms, nm);
+                redis_nodes_free(ms, nm);
                 /* tests: start from a wrong slot map, so that the MOVED
                  * replies of the real cluster correct it */
                 if (rc == 0 && getenv("CAIRN_TEST_REDIS_MISROUTE"))
