@@ -69,7 +69,11 @@ static int seen_add(Seen *s, const char *key, size_t len)
 /* ------------------------------------------------------------------------ */
 /* logical dump */
 
+#define GROUP_MAX 1024                /* keys of one PTTL/DUMP group */
+#define GROUP_BYTES (16u * 1024 * 1024) /* payload bytes a group aims below */
+
 typedef struct Dump {
+        size_t group; /* keys per group, adapted (see dump_batch) */
         Archiver *a;
         RespReader rd;
         RedisDigestKey dk;
@@ -88,26 +92,13 @@ static int buf_puts(Buf *b, const char *s)
         return buf_append(b, s, strlen(s));
 }
 
-/* Send PTTL + DUMP for every key of a SCAN batch, read the replies and
- * write the RESTORE commands. */
-static int dump_batch(Dump *d, redisContext *c, redisReply *keys, int64_t now_ms, Seen *seen, uint64_t *nkeys,
-                      unsigned char dg[32])
+/* Write PTTL + DUMP for the keys idx[from..to) of a SCAN batch. */
+static int send_group(redisContext *c, redisReply *keys, const size_t *idx, size_t from, size_t to)
 {
         Buf cmd = {0};
         int rc = 0;
-        size_t sent = 0;
-        bool *fresh = calloc(keys->elements ? keys->elements : 1, sizeof(bool));
-        if (!fresh)
-                return -ENOMEM;
-        for (size_t i = 0; rc == 0 && i < keys->elements; i++) {
-                redisReply *k = keys->element[i];
-                int s = seen_add(seen, k->str, k->len);
-                if (s < 0) {
-                        rc = s;
-                        break;
-                }
-                if (!(fresh[i] = s == 1))
-                        continue;
+        for (size_t j = from; rc == 0 && j < to; j++) {
+                redisReply *k = keys->element[idx[j]];
                 rc = buf_puts(&cmd, "*2\r\n$4\r\nPTTL\r\n");
                 if (rc == 0)
                         rc = resp_put_bulk(&cmd, k->str, k->len);
@@ -115,63 +106,103 @@ static int dump_batch(Dump *d, redisContext *c, redisReply *keys, int64_t now_ms
                         rc = buf_puts(&cmd, "*2\r\n$4\r\nDUMP\r\n");
                 if (rc == 0)
                         rc = resp_put_bulk(&cmd, k->str, k->len);
-                sent++;
         }
         if (rc == 0 && cmd.len && (rc = util_write_full(c->fd, cmd.data, cmd.len)) < 0)
                 error_set("sending to the server: %s", strerror(-rc));
         buf_free(&cmd);
-        /* on an error the connection is given up: replies need not be drained */
-        for (size_t i = 0; rc == 0 && i < keys->elements; i++) {
-                if (!fresh[i])
-                        continue;
+        return rc;
+}
+
+/* Read the PTTL and DUMP replies of one key; write its RESTORE command.
+ * *bytes grows by the payload's length. */
+static int dump_key(Dump *d, redisReply *k, int64_t now_ms, uint64_t *nkeys, unsigned char dg[32], uint64_t *bytes)
+{
+        char *line;
+        size_t len;
+        int rc = resp_read_line(&d->rd, &line, &len);
+        if (rc < 0)
+                return rc;
+        if (line[0] != ':')
+                return error_ret(-EIO, "PTTL: %s", line[0] == '-' ? line + 1 : "unexpected reply");
+        long long ttl = strtoll(line + 1, NULL, 10);
+        if ((rc = resp_read_line(&d->rd, &line, &len)) < 0)
+                return rc;
+        if (line[0] == '-')
+                return error_ret(-EIO, "DUMP: %s", line + 1);
+        if (line[0] != '$')
+                return error_ret(-EPROTO, "DUMP: unexpected reply");
+        long long plen = strtoll(line + 1, NULL, 10);
+        if (plen < 0)
+                return 0; /* gone since SCAN saw it */
+        bool abs = ttl >= 0;
+        char ttls[32], plens[32];
+        snprintf(ttls, sizeof(ttls), "%" PRId64, abs ? now_ms + (int64_t)ttl : (int64_t)0);
+        snprintf(plens, sizeof(plens), "$%lld\r\n", plen);
+        d->out.len = 0;
+        rc = buf_puts(&d->out, abs ? "*6\r\n$7\r\nRESTORE\r\n" : "*5\r\n$7\r\nRESTORE\r\n");
+        if (rc == 0)
+                rc = resp_put_bulk(&d->out, k->str, k->len);
+        if (rc == 0)
+                rc = resp_put_bulk(&d->out, ttls, strlen(ttls));
+        if (rc == 0)
+                rc = buf_puts(&d->out, plens);
+        if (rc == 0)
+                rc = archiver_vfile_write(d->a, d->out.data, d->out.len);
+        redis_digest_begin(&d->dk, k->str, k->len);
+        if (rc == 0)
+                rc = resp_read_bytes(&d->rd, (uint64_t)plen, true, payload_cb, d);
+        redis_digest_end(&d->dk, dg);
+        const char *tail = abs ? "\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n" : "\r\n$7\r\nREPLACE\r\n";
+        if (rc == 0)
+                rc = archiver_vfile_write(d->a, tail, strlen(tail));
+        *bytes += (uint64_t)plen;
+        (*nkeys)++;
+        return rc;
+}
+
+/* PTTL + DUMP for every key of a SCAN batch, in groups with one more group
+ * in flight while a group's replies are read. The group size adapts to
+ * the payloads: big values shrink it (down to one key), so the server
+ * never buffers more than a couple of big replies for us; small ones grow
+ * it, so small keys go in few round trips. */
+static int dump_batch(Dump *d, redisContext *c, redisReply *keys, int64_t now_ms, Seen *seen, uint64_t *nkeys,
+                      unsigned char dg[32])
+{
+        size_t *idx = malloc((keys->elements ? keys->elements : 1) * sizeof(size_t)), n = 0;
+        if (!idx)
+                return -ENOMEM;
+        int rc = 0;
+        for (size_t i = 0; i < keys->elements; i++) {
                 redisReply *k = keys->element[i];
-                char *line;
-                size_t len;
-                if ((rc = resp_read_line(&d->rd, &line, &len)) < 0)
-                        break;
-                if (line[0] != ':') {
-                        rc = error_ret(-EIO, "PTTL: %s", line[0] == '-' ? line + 1 : "unexpected reply");
+                int s = seen_add(seen, k->str, k->len);
+                if (s < 0) {
+                        rc = s;
                         break;
                 }
-                long long ttl = strtoll(line + 1, NULL, 10);
-                if ((rc = resp_read_line(&d->rd, &line, &len)) < 0)
-                        break;
-                if (line[0] == '-') {
-                        rc = error_ret(-EIO, "DUMP: %s", line + 1);
-                        break;
-                }
-                if (line[0] != '$') {
-                        rc = error_ret(-EPROTO, "DUMP: unexpected reply");
-                        break;
-                }
-                long long plen = strtoll(line + 1, NULL, 10);
-                if (plen < 0)
-                        continue; /* gone since SCAN saw it */
-                bool abs = ttl >= 0;
-                char ttls[32];
-                snprintf(ttls, sizeof(ttls), "%" PRId64, abs ? now_ms + (int64_t)ttl : (int64_t)0);
-                char plens[32];
-                snprintf(plens, sizeof(plens), "$%lld\r\n", plen);
-                d->out.len = 0;
-                rc = buf_puts(&d->out, abs ? "*6\r\n$7\r\nRESTORE\r\n" : "*5\r\n$7\r\nRESTORE\r\n");
-                if (rc == 0)
-                        rc = resp_put_bulk(&d->out, k->str, k->len);
-                if (rc == 0)
-                        rc = resp_put_bulk(&d->out, ttls, strlen(ttls));
-                if (rc == 0)
-                        rc = buf_puts(&d->out, plens);
-                if (rc == 0)
-                        rc = archiver_vfile_write(d->a, d->out.data, d->out.len);
-                redis_digest_begin(&d->dk, k->str, k->len);
-                if (rc == 0)
-                        rc = resp_read_bytes(&d->rd, (uint64_t)plen, true, payload_cb, d);
-                redis_digest_end(&d->dk, dg);
-                const char *tail = abs ? "\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n" : "\r\n$7\r\nREPLACE\r\n";
-                if (rc == 0)
-                        rc = archiver_vfile_write(d->a, tail, strlen(tail));
-                (*nkeys)++;
+                if (s == 1)
+                        idx[n++] = i;
         }
-        free(fresh);
+        /* groups in flight: [g0, g1) being read, [g1, g2) sent after it */
+        size_t g0 = 0, g1 = MIN(n, d->group), g2 = MIN(n, g1 + d->group);
+        if (rc == 0)
+                rc = send_group(c, keys, idx, g0, g2);
+        /* on an error the connection is given up: replies need not be drained */
+        while (rc == 0 && g0 < n) {
+                uint64_t bytes = 0;
+                for (size_t j = g0; rc == 0 && j < g1; j++)
+                        rc = dump_key(d, keys->element[idx[j]], now_ms, nkeys, dg, &bytes);
+                if (rc < 0)
+                        break;
+                if (bytes > GROUP_BYTES)
+                        d->group = MAX(d->group / 4, 1);
+                else if (bytes < GROUP_BYTES / 16)
+                        d->group = MIN(d->group * 2, GROUP_MAX);
+                g0 = g1;
+                g1 = g2;
+                g2 = MIN(n, g1 + d->group);
+                rc = send_group(c, keys, idx, g1, g2);
+        }
+        free(idx);
         return rc;
 }
 
@@ -398,7 +429,7 @@ static int dump_server(Archiver *a, redisContext *c, const char *prefix, const R
                 }
                 json_t *jdbs = json_object();
                 json_object_set_new(node, "dbs", jdbs);
-                Dump d = {.a = a};
+                Dump d = {.a = a, .group = 256};
                 resp_reader_init(&d.rd, c->fd);
                 for (size_t i = 0; rc == 0 && i < n; i++) {
                         uint64_t nk = 0;
