@@ -343,6 +343,15 @@ static int arg_cb(void *ud, const char *p, size_t n)
         return buf_append(ud, p, n);
 }
 
+/* Bytes of the current command: into its copy (a cluster) or straight
+ * to its connection; nothing for a skipped command. */
+static int out_write(Loader *l, const void *p, size_t n)
+{
+        if (!l->to)
+                return 0;
+        return l->cluster ? buf_append(&l->copy, p, n) : conn_write(l->to, p, n);
+}
+
 /* A piece of an argument after the third: to the connection (and the
  * copy), and into the digest for the payload of a RESTORE. */
 typedef struct Stream {
@@ -359,17 +368,9 @@ static int stream_cb(void *ud, const char *p, size_t n)
                 redis_digest_update(&l->dk, p, n);
         if (s->small.len + n <= 16)
                 buf_append(&s->small, p, n);
-        if (!l->to)
-                return 0;
-        l->bytes += n;
-        return l->cluster ? buf_append(&l->copy, p, n) : conn_write(l->to, p, n);
-}
-
-static int out_write(Loader *l, const void *p, size_t n)
-{
-        if (!l->to)
-                return 0;
-        return l->cluster ? buf_append(&l->copy, p, n) : conn_write(l->to, p, n);
+        if (l->to)
+                l->bytes += n;
+        return out_write(l, p, n);
 }
 
 /* The argument NUL-terminated (not counted in len). */

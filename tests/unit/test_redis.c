@@ -102,7 +102,7 @@ Test(redis, key_slots_as_the_server_computes_them)
                  {"foo{bar}{zap}", 5061}, {"{bar", 4015}};
         for (size_t i = 0; i < ELEMENTSOF(v); i++)
                 cr_assert_eq(redis_key_slot(v[i].key, strlen(v[i].key)), v[i].slot, "%s", v[i].key);
-        cr_assert_eq(redis_key_slot("a\0b", 3), redis_key_slot("a\0b", 3));
+        /* binary-safe: the NUL and what follows are hashed */
         cr_assert_neq(redis_key_slot("a\0b", 3), redis_key_slot("a", 1));
 }
 
