@@ -939,7 +939,7 @@ int fs_mount(Repo *r, const FsOptions *opt)
         if (rc == 0) {
                 struct fuse_loop_config *cfg = fuse_loop_cfg_create();
                 fuse_loop_cfg_set_max_threads(cfg, 10);
-                fuse_loop_cfg_set_idle_threads(cfg, 4);
+                fuse_loop_cfg_set_idle_threads(cfg, 10);
                 rc = fuse_session_loop_mt(se, cfg) < 0 ? -EIO : 0;
                 fuse_loop_cfg_destroy(cfg);
         }

@@ -19,7 +19,7 @@
  * listed or looked into and live as long as the inode. Not thread-safe by
  * itself: the file system holds its mutex around every call. */
 #pragma once
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312 /* below 312, fuse_session_loop_mt() takes the old config struct */
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 #include <stdint.h>
