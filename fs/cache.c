@@ -13,6 +13,7 @@
 #define BUCKETS 16384
 #define COALESCE_GAP (256u * 1024)
 #define MAX_SPAN (8u * 1024 * 1024)
+#define TASK_BYTES (1u << 20)
 
 enum { LOADING, READY, FAILED };
 
@@ -156,30 +157,34 @@ static void finish(BlobCache *c, CacheEntry *e, int rc)
 }
 
 /* Read and decode a run of entries of one pack, sorted by offset. Called
- * without mu. Each entry's data is filled; returns per-entry codes. */
+ * without mu. Each entry is finished as soon as it is decoded, so a reader
+ * waiting for the first blob of a run does not wait for the whole run;
+ * rcs gets each entry's code. */
 static void load_run(BlobCache *c, CacheEntry **v, size_t n, int *rcs)
 {
         uint32_t start = v[0]->where.offset, end = start;
         for (size_t i = 0; i < n; i++)
                 end = MAX(end, v[i]->where.offset + v[i]->where.length);
         Buf *span = util_scratch(SCRATCH_SPAN);
-        if (!span) {
-                for (size_t i = 0; i < n; i++)
-                        rcs[i] = -ENOMEM;
-                return;
+        int rc = span ? 0 : -ENOMEM;
+        if (span) {
+                span->len = 0;
+                rc = backend_read(repo_backend(c->repo), v[0]->pack, start, end - start, span);
         }
-        span->len = 0;
-        int rc = backend_read(repo_backend(c->repo), v[0]->pack, start, end - start, span);
         for (size_t i = 0; i < n; i++) {
                 rcs[i] = rc;
-                if (rc < 0)
-                        continue;
-                v[i]->data.len = 0;
-                rcs[i] = repo_blob_decode_inplace(c->repo, span->data + (v[i]->where.offset - start),
-                                                  v[i]->where.length, v[i]->where.raw_length, &v[i]->data);
+                if (rc == 0) {
+                        v[i]->data.len = 0;
+                        rcs[i] = repo_blob_decode_inplace(c->repo, span->data + (v[i]->where.offset - start),
+                                                          v[i]->where.length, v[i]->where.raw_length,
+                                                          &v[i]->data);
+                }
+                pthread_mutex_lock(&c->mu);
+                finish(c, v[i], rcs[i]);
+                pthread_mutex_unlock(&c->mu);
         }
         /* FUSE threads load one blob now and then: keep little per thread */
-        if (n == 1)
+        if (span && n == 1)
                 util_scratch_trim(SCRATCH_SPAN, (size_t)1 << 20);
 }
 
@@ -222,9 +227,12 @@ int cache_get(BlobCache *c, const uint8_t id[ID_LEN], CacheEntry **out)
                 reserve(c, e);
                 pthread_mutex_unlock(&c->mu);
                 load_run(c, &e, 1, &rc);
+        } else {
+                pthread_mutex_lock(&c->mu);
+                finish(c, e, rc);
+                pthread_mutex_unlock(&c->mu);
         }
         pthread_mutex_lock(&c->mu);
-        finish(c, e, rc);
         if (rc < 0) {
                 if (--e->refs == 0)
                         entry_free(e);
@@ -309,6 +317,12 @@ static void run_task(BlobCache *c, Task *t)
                 reserve(c, t->v[i]);
         pthread_mutex_unlock(&c->mu);
         qsort(t->v, k, sizeof(CacheEntry *), cmp_where);
+        if (!rcs)
+                for (size_t i = 0; i < k; i++) {
+                        pthread_mutex_lock(&c->mu);
+                        finish(c, t->v[i], -ENOMEM);
+                        pthread_mutex_unlock(&c->mu);
+                }
         for (size_t i = 0; rcs && i < k;) {
                 size_t j = i + 1;
                 uint32_t start = t->v[i]->where.offset;
@@ -320,10 +334,6 @@ static void run_task(BlobCache *c, Task *t)
                         j++;
                 }
                 load_run(c, t->v + i, j - i, rcs + i);
-                pthread_mutex_lock(&c->mu);
-                for (size_t m = i; m < j; m++)
-                        finish(c, t->v[m], rcs[m]);
-                pthread_mutex_unlock(&c->mu);
                 i = j;
         }
         free(rcs);
@@ -352,22 +362,45 @@ static void *worker(void *arg)
         return NULL;
 }
 
+/* With mu held: queue a task for the workers. */
+static void enqueue(BlobCache *c, Task *t)
+{
+        if (c->tasks_tail)
+                c->tasks_tail->next = t;
+        else
+                c->tasks = t;
+        c->tasks_tail = t;
+        pthread_cond_signal(&c->work);
+}
+
+/* The blobs go out in tasks of about TASK_BYTES each, in the order given,
+ * so that the workers decode one reader's next blobs side by side and the
+ * first of them is ready first. */
 void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
 {
         if (!c->nthreads || !n)
                 return;
-        Task *t = calloc(1, sizeof(*t));
-        if (!t)
+        int64_t *sizes = malloc(n * sizeof(int64_t));
+        if (!sizes)
                 return;
-        t->v = calloc(n, sizeof(CacheEntry *));
-        if (!t->v) {
-                free(t);
-                return;
-        }
+        for (size_t i = 0; i < n; i++) /* the index has its own lock */
+                sizes[i] = repo_blob_size(c->repo, ids[i]);
+        Task *t = NULL;
+        uint64_t bytes = 0;
         pthread_mutex_lock(&c->mu);
         for (size_t i = 0; i < n; i++) {
-                if (find(c, ids[i]))
+                if (sizes[i] < 0 || find(c, ids[i]))
                         continue;
+                if (!t) {
+                        t = calloc(1, sizeof(*t));
+                        if (t && !(t->v = calloc(n - i, sizeof(CacheEntry *)))) {
+                                free(t);
+                                t = NULL;
+                        }
+                        if (!t)
+                                break;
+                        bytes = 0;
+                }
                 CacheEntry *e = calloc(1, sizeof(*e));
                 if (!e)
                         break;
@@ -376,20 +409,19 @@ void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
                 e->hnext = c->buckets[bucket(e->id)];
                 c->buckets[bucket(e->id)] = e;
                 t->v[t->n++] = e;
+                if ((bytes += (uint64_t)sizes[i]) >= TASK_BYTES) {
+                        enqueue(c, t);
+                        t = NULL;
+                }
         }
-        if (!t->n) {
-                pthread_mutex_unlock(&c->mu);
+        if (t && t->n)
+                enqueue(c, t);
+        else if (t) {
                 free(t->v);
                 free(t);
-                return;
         }
-        if (c->tasks_tail)
-                c->tasks_tail->next = t;
-        else
-                c->tasks = t;
-        c->tasks_tail = t;
-        pthread_cond_signal(&c->work);
         pthread_mutex_unlock(&c->mu);
+        free(sizes);
 }
 
 int cache_new(Repo *r, size_t max_bytes, unsigned workers, BlobCache **out)
