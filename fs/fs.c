@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -16,17 +17,22 @@
 #include "error.h"
 #include "inode.h"
 #include "lock.h"
+#include "push.h"
 #include "snapshot.h"
 
 #define TIMEOUT_FOREVER 86400.0 /* snapshot contents never change */
 #define TIMEOUT_VIEW 1.0         /* views change when snapshots come and go */
 #define READAHEAD_BYTES (16u << 20)
 #define PREFETCH_LISTED 256 /* first blobs of listed files fetched ahead */
+#define PUSH_WINDOW (16u << 20) /* bytes of the next files pushed to the kernel */
+#define PUSH_FILES 256          /* ... and at most this many files */
+#define PUSH_MAX_FILE (8u << 20) /* bigger files are left to the kernel's read-ahead */
 
 typedef struct Fs {
         Repo *repo;
         const FsOptions *opt;
         BlobCache *cache;
+        Pusher *pusher;
         InodeTable *inodes;
         pthread_mutex_t mu;
         /* the snapshot list, oldest first, with each one's directory name */
@@ -336,6 +342,11 @@ static Inode *inode_for_node(Fs *fs, Inode *parent, const Node *n)
                 return i;
         i->kind = INODE_NODE;
         i->snap = parent->snap;
+        if (!hard && parent->children && n >= parent->children->nodes &&
+            n < parent->children->nodes + parent->children->n) {
+                i->parent = parent->ino;
+                i->pos = (size_t)(n - parent->children->nodes);
+        }
         if (node_copy(n, &i->node) < 0) {
                 i->nlookup = 1;
                 inode_forget(fs->inodes, i->ino, 1);
@@ -704,13 +715,59 @@ static size_t blob_at(const uint64_t *o, size_t n, uint64_t off)
         return lo;
 }
 
+/* With mu held: f is read for the first time. When its directory's files
+ * are being read one after another (f follows the one read before it),
+ * make jobs for the pusher of the next ones the kernel knows and has not
+ * read, up to PUSH_WINDOW bytes beyond f; *n of them go to jobs. */
+static void push_ahead(Fs *fs, Inode *f, PushJob **jobs, size_t *n)
+{
+        *n = 0;
+        Inode *d = f->parent ? inode_get(fs->inodes, f->parent) : NULL;
+        if (!fs->pusher || !d || !d->children || f->pos >= d->children->n)
+                return;
+        bool sequential = d->read_next == f->pos;
+        d->read_next = f->pos + 1;
+        if (!sequential)
+                return;
+        const Tree *t = d->children;
+        uint64_t window = 0;
+        size_t k = f->pos + 1;
+        for (; k < t->n && k <= f->pos + PUSH_FILES && window < PUSH_WINDOW; k++) {
+                const Node *c = &t->nodes[k];
+                if (c->type != NODE_FILE)
+                        continue;
+                window += MIN(c->size, PUSH_MAX_FILE);
+                if (k < d->push_next || !c->size || c->size > PUSH_MAX_FILE || !c->ncontent || c->ncontent > PUSH_MAX_BLOBS || c->links > 1)
+                        continue;
+                char key[40 + 256];
+                snprintf(key, sizeof(key), "%lu/%s", (unsigned long)d->ino, c->name);
+                Inode *ci = inode_find_key(fs->inodes, key);
+                if (!ci || !ci->nlookup || ci->pushed)
+                        continue;
+                PushJob *j = push_job_new(ci->ino, (const uint8_t(*)[ID_LEN])c->content, c->ncontent, c->size);
+                if (!j)
+                        break;
+                ci->pushed = true;
+                jobs[(*n)++] = j;
+        }
+        d->push_next = MAX(d->push_next, k);
+}
+
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
         Fs *fs = fs_of(req);
+        PushJob *jobs[PUSH_FILES];
+        size_t njobs = 0;
         pthread_mutex_lock(&fs->mu);
         Inode *i = inode_get(fs->inodes, ino); /* kept while the file is open */
         int oerr = !i ? ESTALE : i->kind != INODE_NODE || i->node.type != NODE_FILE ? EISDIR : file_offsets(fs, i);
+        if (!oerr && !i->pushed) {
+                i->pushed = true;
+                push_ahead(fs, i, jobs, &njobs);
+        }
         pthread_mutex_unlock(&fs->mu);
+        if (njobs)
+                pusher_submit(fs->pusher, jobs, njobs);
         if (oerr) {
                 fuse_reply_err(req, oerr);
                 return;
@@ -934,6 +991,8 @@ int fs_mount(Repo *r, const FsOptions *opt)
         lock_refresh_start(lock);
         unsigned par = repo_backend(r)->parallel;
         rc = cache_new(r, opt->cache_bytes, par ? MIN(par, 8u) : 4, &fs.cache);
+        if (rc == 0)
+                rc = pusher_new(se, fs.cache, &fs.pusher);
         pthread_t ra;
         bool ra_started = rc == 0 && pthread_create(&ra, NULL, raise_readahead, (void *)opt->mountpoint) == 0;
         if (rc == 0) {
@@ -946,6 +1005,8 @@ int fs_mount(Repo *r, const FsOptions *opt)
         if (ra_started)
                 pthread_join(ra, NULL);
 out_unmount:
+        pusher_free(fs.pusher); /* before the session it writes to */
+        fs.pusher = NULL;
         fuse_session_unmount(se);
 out_signals:
         fuse_remove_signal_handlers(se);

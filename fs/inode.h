@@ -19,7 +19,6 @@
  * listed or looked into and live as long as the inode. Not thread-safe by
  * itself: the file system holds its mutex around every call. */
 #pragma once
-#define FUSE_USE_VERSION 312 /* below 312, fuse_session_loop_mt() takes the old config struct */
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,6 +58,11 @@ typedef struct Inode {
         uint64_t *offsets; /* files: ncontent + 1 cumulative offsets, once opened */
         uint64_t next_off;  /* files: where a sequential reader reads next */
         size_t ahead;       /* files: blobs before this index are read ahead */
+        fuse_ino_t parent;  /* NODE, but not hardlinks: the directory listing it */
+        size_t pos;         /* its index in the parent's children */
+        bool pushed;        /* files: read, or queued for the pusher */
+        size_t read_next;   /* directories: 1 + index of the child read last */
+        size_t push_next;   /* directories: children before this were considered */
         struct Inode *next_ino, *next_key;
 } Inode;
 

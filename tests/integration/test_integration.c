@@ -37,6 +37,7 @@
         X(mount_corrupt)       \
         X(mount_unmount)       \
         X(mount_memory)        \
+        X(mount_push)          \
         X(s3_cycle)            \
         X(s3_interop)          \
         X(s3_faults)           \
