@@ -462,6 +462,14 @@ void cache_free(BlobCache *c)
                 free(t->v);
                 free(t);
         }
+        /* every reader has put what it got: anything still referenced is a
+         * leak, which would keep blobs past the budget for good */
+        size_t held = 0;
+        for (size_t b = 0; b < BUCKETS; b++)
+                for (CacheEntry *e = c->buckets[b]; e; e = e->hnext)
+                        held += e->refs > 0;
+        if (held)
+                fprintf(stderr, "cairn: mount: %zu blobs still referenced at unmount (a bug: please report it)\n", held);
         for (size_t b = 0; b < BUCKETS; b++)
                 while (c->buckets[b]) {
                         CacheEntry *e = c->buckets[b];

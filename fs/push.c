@@ -34,38 +34,38 @@ static void job_free(Job *j)
         free(j);
 }
 
-/* Store one file, whole, in one message from offset 0. Stores at other
- * offsets are not used: on this kernel (6.18, large folios) a store at an
- * offset that is not folio-aligned landed at the start of the folio, and
- * the file read back wrong (mount_live caught it). Returns false when a
- * blob could not be loaded or the kernel refused. */
+/* Store one file, whole, in one message from offset 0. Returns false when
+ * a blob could not be loaded or the kernel refused. */
 static bool push_file(Pusher *p, const Job *j)
 {
         if (j->n > PUSH_MAX_BLOBS)
                 return false;
         CacheEntry *held[PUSH_MAX_BLOBS];
-        struct {
-                struct fuse_bufvec v;
-                struct fuse_buf more[PUSH_MAX_BLOBS - 1];
-        } bv = {0};
+        /* buf[] is a trailing array: on the heap it may hold n (declared
+         * inside a bigger struct, buf[1] past index 0 is undefined, and gcc
+         * compiled this loop to take one blob and release one) */
+        struct fuse_bufvec *bv = malloc(sizeof(*bv) + j->n * sizeof(struct fuse_buf));
+        if (!bv)
+                return false;
         uint64_t bytes = 0;
         size_t nb = 0;
         bool ok = true;
-        for (; ok && nb < j->n; nb++) {
+        for (; nb < j->n; nb++) {
                 ok = cache_get(p->cache, j->ids[nb], &held[nb]) == 0;
                 if (!ok)
                         break;
-                bv.v.buf[nb] = (struct fuse_buf){.size = cache_size(held[nb]), .mem = (void *)cache_data(held[nb])};
+                bv->buf[nb] = (struct fuse_buf){.size = cache_size(held[nb]), .mem = (void *)cache_data(held[nb])};
                 bytes += cache_size(held[nb]);
         }
         if (ok && bytes == j->size) {
-                bv.v.count = nb;
-                ok = fuse_lowlevel_notify_store(p->se, j->ino, 0, &bv.v, 0) == 0;
+                *bv = (struct fuse_bufvec){.count = nb, .buf[0] = bv->buf[0]};
+                ok = fuse_lowlevel_notify_store(p->se, j->ino, 0, bv, 0) == 0;
         } else {
                 ok = false;
         }
         for (size_t m = 0; m < nb; m++)
                 cache_put(p->cache, held[m]);
+        free(bv);
         return ok;
 }
 
