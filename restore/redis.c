@@ -364,13 +364,15 @@ static int stream_cb(void *ud, const char *p, size_t n)
 {
         Stream *s = ud;
         Loader *l = s->l;
-        if (s->digest)
-                redis_digest_update(&l->dk, p, n);
         if (s->small.len + n <= 16)
                 buf_append(&s->small, p, n);
         if (l->to)
                 l->bytes += n;
-        return out_write(l, p, n);
+        /* sent first: the server reads this piece while it is hashed */
+        int rc = out_write(l, p, n);
+        if (rc == 0 && s->digest)
+                redis_digest_update(&l->dk, p, n);
+        return rc;
 }
 
 /* The argument NUL-terminated (not counted in len). */
