@@ -737,7 +737,8 @@ static void push_ahead(Fs *fs, Inode *f, PushJob **jobs, size_t *n)
                 if (c->type != NODE_FILE)
                         continue;
                 window += MIN(c->size, PUSH_MAX_FILE);
-                if (k < d->push_next || !c->size || c->size > PUSH_MAX_FILE || !c->ncontent || c->ncontent > PUSH_MAX_BLOBS || c->links > 1)
+                if (k < d->push_next || !c->size || c->size > PUSH_MAX_FILE || !c->ncontent ||
+                    c->ncontent > PUSH_MAX_BLOBS || c->links > 1)
                         continue;
                 char key[40 + 256];
                 snprintf(key, sizeof(key), "%lu/%s", (unsigned long)d->ino, c->name);

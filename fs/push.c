@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct PushJob {
         struct PushJob *next;
         fuse_ino_t ino;
@@ -24,7 +23,6 @@ struct Pusher {
         pthread_cond_t work;
         Job *head, *tail;
         bool stop;
-        uint64_t pushed;
         pthread_t thread;
 };
 
@@ -83,11 +81,9 @@ static void *run(void *arg)
                 if (!p->head)
                         p->tail = NULL;
                 pthread_mutex_unlock(&p->mu);
-                bool ok = push_file(p, j);
+                push_file(p, j); /* a file not pushed is read the ordinary way */
                 job_free(j);
                 pthread_mutex_lock(&p->mu);
-                if (ok)
-                        p->pushed++;
         }
         pthread_mutex_unlock(&p->mu);
         return NULL;
@@ -163,12 +159,4 @@ void pusher_submit(Pusher *p, PushJob **jobs, size_t n)
         }
         pthread_cond_signal(&p->work);
         pthread_mutex_unlock(&p->mu);
-}
-
-uint64_t pusher_pushed(Pusher *p)
-{
-        pthread_mutex_lock(&p->mu);
-        uint64_t n = p->pushed;
-        pthread_mutex_unlock(&p->mu);
-        return n;
 }

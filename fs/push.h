@@ -29,5 +29,3 @@ void pusher_free(Pusher *p);
 PushJob *push_job_new(fuse_ino_t ino, const uint8_t (*ids)[ID_LEN], size_t n, uint64_t size);
 /* Prefetch the jobs' blobs and queue them, in order (takes the jobs). */
 void pusher_submit(Pusher *p, PushJob **jobs, size_t n);
-/* Files pushed so far (for tests and the log). */
-uint64_t pusher_pushed(Pusher *p);
