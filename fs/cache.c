@@ -387,13 +387,19 @@ void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
                 sizes[i] = repo_blob_size(c->repo, ids[i]);
         Task *t = NULL;
         uint64_t bytes = 0;
+        size_t room = 0;
         pthread_mutex_lock(&c->mu);
         for (size_t i = 0; i < n; i++) {
                 if (sizes[i] < 0 || find(c, ids[i]))
                         continue;
                 if (!t) {
+                        /* room for the blobs up to TASK_BYTES from here (a
+                         * task also ends when full: cached ones are skipped) */
+                        room = 0;
+                        for (uint64_t b = 0; i + room < n && b < TASK_BYTES; room++)
+                                b += sizes[i + room] > 0 ? (uint64_t)sizes[i + room] : 0;
                         t = calloc(1, sizeof(*t));
-                        if (t && !(t->v = calloc(n - i, sizeof(CacheEntry *)))) {
+                        if (t && !(t->v = calloc(room, sizeof(CacheEntry *)))) {
                                 free(t);
                                 t = NULL;
                         }
@@ -409,7 +415,7 @@ void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
                 e->hnext = c->buckets[bucket(e->id)];
                 c->buckets[bucket(e->id)] = e;
                 t->v[t->n++] = e;
-                if ((bytes += (uint64_t)sizes[i]) >= TASK_BYTES) {
+                if ((bytes += (uint64_t)sizes[i]) >= TASK_BYTES || t->n == room) {
                         enqueue(c, t);
                         t = NULL;
                 }

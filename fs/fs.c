@@ -27,6 +27,7 @@
 #define PUSH_WINDOW (16u << 20) /* bytes of the next files pushed to the kernel */
 #define PUSH_FILES 256          /* ... and at most this many files */
 #define PUSH_MAX_FILE (8u << 20) /* bigger files are left to the kernel's read-ahead */
+#define CHILD_KEY "%lu/%s"       /* the inode key of a name under a directory */
 
 typedef struct Fs {
         Repo *repo;
@@ -300,7 +301,7 @@ static Inode *inode_for_ventry(Fs *fs, Inode *parent, const VEntry *e)
          * cached symlink of the old one is never served for the new */
         int k = e->kind == INODE_LINK
                         ? asprintf(&key, "%lu/%s->%s", (unsigned long)parent->ino, name, e->target)
-                        : asprintf(&key, "%lu/%s", (unsigned long)parent->ino, name);
+                        : asprintf(&key, CHILD_KEY, (unsigned long)parent->ino, name);
         if (k < 0)
                 return NULL;
         bool fresh;
@@ -326,14 +327,14 @@ static Inode *inode_for_ventry(Fs *fs, Inode *parent, const VEntry *e)
         return i;
 }
 
-/* With mu held: the inode for a tree node under parent. */
+/* With mu held: the inode for n, one of parent's (loaded) children. */
 static Inode *inode_for_node(Fs *fs, Inode *parent, const Node *n)
 {
         char *key;
         bool hard = n->type != NODE_DIR && n->links > 1;
         int k = hard ? asprintf(&key, "h%u:%llu:%llu", parent->snap, (unsigned long long)n->dev,
                                 (unsigned long long)n->inode)
-                     : asprintf(&key, "%lu/%s", (unsigned long)parent->ino, n->name);
+                     : asprintf(&key, CHILD_KEY, (unsigned long)parent->ino, n->name);
         if (k < 0)
                 return NULL;
         bool fresh;
@@ -342,8 +343,7 @@ static Inode *inode_for_node(Fs *fs, Inode *parent, const Node *n)
                 return i;
         i->kind = INODE_NODE;
         i->snap = parent->snap;
-        if (!hard && parent->children && n >= parent->children->nodes &&
-            n < parent->children->nodes + parent->children->n) {
+        if (!hard) {
                 i->parent = parent->ino;
                 i->pos = (size_t)(n - parent->children->nodes);
         }
@@ -741,7 +741,7 @@ static void push_ahead(Fs *fs, Inode *f, PushJob **jobs, size_t *n)
                     c->ncontent > PUSH_MAX_BLOBS || c->links > 1)
                         continue;
                 char key[40 + 256];
-                snprintf(key, sizeof(key), "%lu/%s", (unsigned long)d->ino, c->name);
+                snprintf(key, sizeof(key), CHILD_KEY, (unsigned long)d->ino, c->name);
                 Inode *ci = inode_find_key(fs->inodes, key);
                 if (!ci || !ci->nlookup || ci->pushed)
                         continue;

@@ -56,7 +56,8 @@ static bool push_file(Pusher *p, const Job *j)
                 bytes += cache_size(held[nb]);
         }
         if (ok && bytes == j->size) {
-                *bv = (struct fuse_bufvec){.count = nb, .buf[0] = bv->buf[0]};
+                bv->count = nb;
+                bv->idx = bv->off = 0;
                 ok = fuse_lowlevel_notify_store(p->se, j->ino, 0, bv, 0) == 0;
         } else {
                 ok = false;

@@ -29,10 +29,10 @@ echo "mount process $pid: VmHWM $(($(hwm_kib) / 1024)) MiB after mounting"
 
 ls "$MNT/snapshots/latest$SRC" >/dev/null
 sleep 0.5 # the thread that raises the read-ahead has ended
-before=$(ls "/proc/$pid/task" | sort -n)
+before=$(ls "/proc/$pid/task" | sort)
 tar cf - -C "$MNT/snapshots/latest$SRC" small | cat >/dev/null || fail "reading the small files through the mount"
-after=$(ls "/proc/$pid/task" | sort -n)
-gone=$(comm -23 <(echo "$before" | sort) <(echo "$after" | sort) | wc -l)
+after=$(ls "/proc/$pid/task" | sort)
+gone=$(comm -23 <(echo "$before") <(echo "$after") | wc -l)
 expect_eq "$gone" 0 "threads of the mount process that ended while 3,000 small files were read (of $(echo "$before" | wc -l))"
 t0=$SECONDS
 got=$(dd if="$MNT/snapshots/latest$SRC/big1g.bin" bs=1M status=none | sha256sum) ||

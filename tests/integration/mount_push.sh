@@ -1,6 +1,6 @@
 #!/bin/bash
 # mount_push: a reader going through a directory's files one after another
-# (find | sort | xargs sha256sum, after dropping the kernel's caches) gets
+# (find | sort, one sha256sum per file, after dropping the kernel's caches) gets
 # every file's bytes, while most files reach it through the page cache
 # without a read request: the mount pushes the next files' contents to the
 # kernel ahead of the reader (notify_store). The tree holds 300 small files
@@ -44,14 +44,12 @@ for round in 1 2 3; do
         expect_eq "$got" "$want" "sha256 of all $nfiles files read in order through the mount (round $round)"
         echo "round $round: $nfiles files, $reads read syscalls in the mount process"
         # unpushed, every file costs a read of /dev/fuse at least (1135 for
-        # these 666 files, with the pack reads); pushed, about 480
+        # these 666 files, with the pack reads); pushed, about 450 in the
+        # first round and 335 after (the tree blobs stay cached)
         ((reads < nfiles)) || fail "$reads read syscalls for $nfiles files: the next files were not pushed ahead"
 done
 
 unmount_repo "$MNT"
-if grep -q "still referenced" "$TMP/mount.err"; then
-        cat "$TMP/mount.err" >&2
-        fail "blobs still referenced at unmount"
-fi
+# "N blobs still referenced at unmount" would be here
 expect_eq "$(cat "$TMP/mount.err")" "" "what the mount wrote to stderr"
 echo "ok: mount_push"
