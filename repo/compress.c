@@ -122,16 +122,22 @@ int compress_blob(int level, const void *p, size_t n, Buf *out)
         return 0;
 }
 
+const uint8_t *compress_stored(const void *p, size_t n, size_t raw_len)
+{
+        const uint8_t *b = p;
+        return n >= 1 && b[0] == 0 && n - 1 == raw_len ? b + 1 : NULL;
+}
+
 int compress_unblob(const void *p, size_t n, size_t raw_len, Buf *out)
 {
         const uint8_t *b = p;
         if (n < 1)
                 return -EBADMSG;
-        if (b[0] == 0) {
-                if (n - 1 != raw_len)
-                        return -EBADMSG;
-                return buf_append(out, b + 1, n - 1);
-        }
+        const uint8_t *stored = compress_stored(p, n, raw_len);
+        if (stored)
+                return buf_append(out, stored, raw_len);
+        if (b[0] == 0)
+                return -EBADMSG;
         if (b[0] != 1)
                 return -EBADMSG;
         Ctx *x = ctx_get();

@@ -19,3 +19,6 @@ int compress_blob(int level, const void *p, size_t n, Buf *out);
 /* Append the plaintext of a stored form to out; raw_len is the expected
  * plaintext length (-EBADMSG when it differs or the frame is damaged). */
 int compress_unblob(const void *p, size_t n, size_t raw_len, Buf *out);
+/* The plaintext inside a stored form kept uncompressed (raw_len bytes at
+ * the returned pointer), or NULL when it is compressed or malformed. */
+const uint8_t *compress_stored(const void *p, size_t n, size_t raw_len);

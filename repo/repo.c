@@ -819,14 +819,26 @@ int64_t repo_blob_size(Repo *r, const uint8_t id[ID_LEN])
         return e.raw_length;
 }
 
-int repo_blob_decode_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out)
+int repo_blob_open_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out,
+                           const uint8_t **plain)
 {
+        *plain = NULL;
         if (n < CRYPTO_OVERHEAD + 1)
                 return -EBADMSG;
         int rc = crypto_open_to(r->key, sealed, n, sealed + 24);
         if (rc < 0)
                 return rc;
+        *plain = compress_stored(sealed + 24, n - CRYPTO_OVERHEAD, raw_len);
+        if (*plain)
+                return 0;
         return compress_unblob(sealed + 24, n - CRYPTO_OVERHEAD, raw_len, out);
+}
+
+int repo_blob_decode_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out)
+{
+        const uint8_t *plain;
+        int rc = repo_blob_open_inplace(r, sealed, n, raw_len, out, &plain);
+        return rc == 0 && plain ? buf_append(out, plain, raw_len) : rc;
 }
 
 int repo_blob_decode(Repo *r, const uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out)

@@ -86,6 +86,11 @@ int64_t repo_blob_size(Repo *r, const uint8_t id[ID_LEN]);
 /* The same, decrypting in place: sealed is overwritten (readers that own
  * the bytes they read save a copy and a per-thread buffer). */
 int repo_blob_decode_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out);
+/* As repo_blob_decode_inplace, but a blob stored uncompressed stays where
+ * it was decrypted: *plain points to its raw_len bytes inside sealed and
+ * out is untouched (NULL when it was decompressed into out). */
+int repo_blob_open_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out,
+                           const uint8_t **plain);
 /* Decode a stored blob read from a pack (sealed bytes) into out. */
 int repo_blob_decode(Repo *r, const uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out);
 

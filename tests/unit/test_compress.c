@@ -138,6 +138,24 @@ Test(compress, blob_appends_to_buffer)
         buf_free(&back);
 }
 
+/* The mount keeps an uncompressed blob where it was decrypted: only a
+ * well-formed stored form of exactly raw_len bytes is handed out. */
+Test(compress, stored_form_in_place)
+{
+        Buf out = {0};
+        cr_assert_eq(compress_blob(COMPRESS_OFF, "abc", 3, &out), 0);
+        cr_assert_eq(compress_stored(out.data, out.len, 3), out.data + 1);
+        cr_assert_null(compress_stored(out.data, out.len, 2), "raw length differs");
+        cr_assert_null(compress_stored(out.data, 0, 0), "empty input");
+        out.len = 0;
+        char text[4096];
+        memset(text, 'a', sizeof(text));
+        cr_assert_eq(compress_blob(COMPRESS_AUTO, text, sizeof(text), &out), 0);
+        cr_assert_eq(out.data[0], 1);
+        cr_assert_null(compress_stored(out.data, out.len, sizeof(text)), "compressed form");
+        buf_free(&out);
+}
+
 Test(compress, level_parsing)
 {
         cr_assert_eq(compress_parse_level("off"), COMPRESS_OFF);
