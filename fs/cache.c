@@ -129,24 +129,22 @@ static void pool_put(BlobCache *c, Buf *b)
         }
 }
 
-/* With mu held: a pooled buffer for a blob of n bytes (the smallest that
- * holds it, else the largest, which realloc grows), or an empty one. A
- * small blob does not take a buffer much larger than itself: its pages
- * would stay resident, uncounted. */
+/* A buffer of cap bytes may hold a blob of n: not one much larger, whose
+ * pages, touched by an earlier blob, would stay resident uncounted. */
+static bool fits(size_t cap, size_t n)
+{
+        return cap >= n && cap <= 2 * n;
+}
+
+/* With mu held: the smallest pooled buffer that fits a blob of n bytes,
+ * or an empty one. */
 static Buf pool_take(BlobCache *c, size_t n)
 {
-        if (n < POOL_MIN / 2)
-                return (Buf){0};
         size_t best = c->npool;
-        for (size_t i = 0; i < c->npool; i++) {
-                size_t cap = c->pool[i].cap;
-                if (best == c->npool)
+        for (size_t i = 0; i < c->npool; i++)
+                if (fits(c->pool[i].cap, n) && (best == c->npool || c->pool[i].cap < c->pool[best].cap))
                         best = i;
-                else if (cap >= n ? c->pool[best].cap < n || cap < c->pool[best].cap
-                                  : c->pool[best].cap < n && cap > c->pool[best].cap)
-                        best = i;
-        }
-        if (best == c->npool || c->pool[best].cap > 2 * n)
+        if (best == c->npool)
                 return (Buf){0};
         Buf b = c->pool[best];
         c->pool[best] = c->pool[--c->npool];
@@ -231,7 +229,7 @@ static void load_run(BlobCache *c, CacheEntry **v, size_t n, int *rcs, bool work
                         rcs[i] = repo_blob_open_inplace(c->repo, span->data + (v[i]->where.offset - start),
                                                         v[i]->where.length, v[i]->where.raw_length,
                                                         &v[i]->data, &plain);
-                        if (rcs[i] == 0 && plain && n == 1) {
+                        if (rcs[i] == 0 && plain && n == 1 && fits(span->cap, span->len)) {
                                 /* a lone blob stored uncompressed: the entry
                                  * takes the span as it is and the thread the
                                  * entry's buffer for its next read (a copy
@@ -249,12 +247,15 @@ static void load_run(BlobCache *c, CacheEntry **v, size_t n, int *rcs, bool work
                 finish(c, v[i], rcs[i]);
                 pthread_mutex_unlock(&c->mu);
         }
-        /* FUSE threads load one blob now and then: keep little per thread.
-         * The workers keep theirs (at most MAX_SPAN each): freed after each
-         * run, every pread went into freshly mapped pages, a third of the
-         * mount's page faults in a tar of the dataset. */
-        if (span && !worker)
-                util_scratch_trim(SCRATCH_SPAN, (size_t)1 << 20);
+        /* FUSE threads load one blob now and then: they keep little and
+         * give the rest to the pool. The workers keep theirs (at most
+         * MAX_SPAN each): freed after each run, every pread went into
+         * freshly mapped pages, a third of the mount's faults in a tar. */
+        if (span && !worker && span->cap > ((size_t)1 << 20)) {
+                pthread_mutex_lock(&c->mu);
+                pool_put(c, span);
+                pthread_mutex_unlock(&c->mu);
+        }
 }
 
 int cache_get(BlobCache *c, const uint8_t id[ID_LEN], CacheEntry **out)

@@ -136,9 +136,7 @@ int compress_unblob(const void *p, size_t n, size_t raw_len, Buf *out)
         const uint8_t *stored = compress_stored(p, n, raw_len);
         if (stored)
                 return buf_append(out, stored, raw_len);
-        if (b[0] == 0)
-                return -EBADMSG;
-        if (b[0] != 1)
+        if (b[0] != 1) /* also a stored form of the wrong length */
                 return -EBADMSG;
         Ctx *x = ctx_get();
         if (!x || (!x->d && !(x->d = ZSTD_createDCtx())))
