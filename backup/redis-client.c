@@ -331,27 +331,60 @@ int resp_put_bulk(Buf *b, const void *p, size_t n)
 /* ------------------------------------------------------------------------ */
 /* digest */
 
-void redis_digest_begin(RedisDigestKey *k, const char *key, size_t klen)
+int redis_digest_alg(const char *name)
+{
+        if (name && strcmp(name, REDIS_DIGEST_NAME) == 0)
+                return REDIS_DIGEST_XXH3;
+        if (name && strcmp(name, REDIS_DIGEST_NAME_BLAKE2B) == 0)
+                return REDIS_DIGEST_BLAKE2B;
+        return -1;
+}
+
+size_t redis_digest_len(RedisDigestAlg alg)
+{
+        return alg == REDIS_DIGEST_XXH3 ? sizeof(XXH128_canonical_t) : 32;
+}
+
+int redis_digest_begin(RedisDigestKey *k, const char *key, size_t klen)
 {
         unsigned char le[8];
         for (int i = 0; i < 8; i++)
                 le[i] = (unsigned char)((uint64_t)klen >> (8 * i));
-        crypto_generichash_init(&k->st, NULL, 0, 32);
-        crypto_generichash_update(&k->st, le, sizeof(le));
-        crypto_generichash_update(&k->st, (const unsigned char *)key, klen);
+        if (k->alg == REDIS_DIGEST_XXH3) {
+                if (!k->x && !(k->x = XXH3_createState()))
+                        return -ENOMEM;
+                XXH3_128bits_reset(k->x);
+        } else {
+                crypto_generichash_init(&k->b, NULL, 0, 32);
+        }
+        redis_digest_update(k, (const char *)le, sizeof(le));
+        redis_digest_update(k, key, klen);
+        return 0;
 }
 
 void redis_digest_update(RedisDigestKey *k, const char *p, size_t n)
 {
-        crypto_generichash_update(&k->st, (const unsigned char *)p, n);
+        if (k->alg == REDIS_DIGEST_XXH3)
+                XXH3_128bits_update(k->x, p, n);
+        else
+                crypto_generichash_update(&k->b, (const unsigned char *)p, n);
 }
 
-void redis_digest_end(RedisDigestKey *k, unsigned char acc[32])
+void redis_digest_end(RedisDigestKey *k, unsigned char acc[REDIS_DIGEST_MAX])
 {
-        unsigned char h[32];
-        crypto_generichash_final(&k->st, h, sizeof(h));
-        for (int i = 0; i < 32; i++)
+        unsigned char h[REDIS_DIGEST_MAX];
+        if (k->alg == REDIS_DIGEST_XXH3)
+                XXH128_canonicalFromHash((XXH128_canonical_t *)h, XXH3_128bits_digest(k->x));
+        else
+                crypto_generichash_final(&k->b, h, 32);
+        for (size_t i = 0; i < redis_digest_len(k->alg); i++)
                 acc[i] ^= h[i];
+}
+
+void redis_digest_free(RedisDigestKey *k)
+{
+        XXH3_freeState(k->x);
+        k->x = NULL;
 }
 
 /* ------------------------------------------------------------------------ */

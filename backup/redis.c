@@ -115,7 +115,8 @@ static int send_group(redisContext *c, redisReply *keys, const size_t *idx, size
 
 /* Read the PTTL and DUMP replies of one key; write its RESTORE command.
  * *bytes grows by the payload's length. */
-static int dump_key(Dump *d, redisReply *k, int64_t now_ms, uint64_t *nkeys, unsigned char dg[32], uint64_t *bytes)
+static int dump_key(Dump *d, redisReply *k, int64_t now_ms, uint64_t *nkeys, unsigned char dg[REDIS_DIGEST_MAX],
+                    uint64_t *bytes)
 {
         char *line;
         size_t len;
@@ -148,10 +149,12 @@ static int dump_key(Dump *d, redisReply *k, int64_t now_ms, uint64_t *nkeys, uns
                 rc = buf_puts(&d->out, plens);
         if (rc == 0)
                 rc = archiver_vfile_write(d->a, d->out.data, d->out.len);
-        redis_digest_begin(&d->dk, k->str, k->len);
+        if (rc == 0)
+                rc = redis_digest_begin(&d->dk, k->str, k->len);
         if (rc == 0)
                 rc = resp_read_bytes(&d->rd, (uint64_t)plen, true, payload_cb, d);
-        redis_digest_end(&d->dk, dg);
+        if (rc == 0)
+                redis_digest_end(&d->dk, dg);
         const char *tail = abs ? "\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n" : "\r\n$7\r\nREPLACE\r\n";
         if (rc == 0)
                 rc = archiver_vfile_write(d->a, tail, strlen(tail));
@@ -166,7 +169,7 @@ static int dump_key(Dump *d, redisReply *k, int64_t now_ms, uint64_t *nkeys, uns
  * never buffers more than a couple of big replies for us; small ones grow
  * it, so small keys go in few round trips. */
 static int dump_batch(Dump *d, redisContext *c, redisReply *keys, int64_t now_ms, Seen *seen, uint64_t *nkeys,
-                      unsigned char dg[32])
+                      unsigned char dg[REDIS_DIGEST_MAX])
 {
         size_t *idx = malloc((keys->elements ? keys->elements : 1) * sizeof(size_t)), n = 0;
         if (!idx)
@@ -208,7 +211,7 @@ static int dump_batch(Dump *d, redisContext *c, redisReply *keys, int64_t now_ms
 
 /* Dump database db into the file path; count and digest its keys. */
 static int dump_db(Dump *d, redisContext *c, const char *path, int db, const char *match, uint64_t *nkeys,
-                   unsigned char dg[32])
+                   unsigned char dg[REDIS_DIGEST_MAX])
 {
         int rc = redis_cmd(c, NULL, "SELECT %d", db);
         if (rc < 0)
@@ -433,19 +436,20 @@ static int dump_server(Archiver *a, redisContext *c, const char *prefix, const R
                 resp_reader_init(&d.rd, c->fd);
                 for (size_t i = 0; rc == 0 && i < n; i++) {
                         uint64_t nk = 0;
-                        unsigned char dg[32] = {0};
-                        char hex[65], name[16];
+                        unsigned char dg[REDIS_DIGEST_MAX] = {0};
+                        char hex[2 * REDIS_DIGEST_MAX + 1], name[16];
                         snprintf(path, sizeof(path), "%sdb%d.resp", prefix, dbs[i]);
                         rc = dump_db(&d, c, path, dbs[i], o->match, &nk, dg);
                         if (rc < 0) {
                                 error_prefix("db%d", dbs[i]);
                                 break;
                         }
-                        util_hex(dg, sizeof(dg), hex);
+                        util_hex(dg, redis_digest_len(d.dk.alg), hex);
                         snprintf(name, sizeof(name), "%d", dbs[i]);
                         json_object_set_new(jdbs, name, json_pack("{s:I, s:s}", "keys", (json_int_t)nk, "digest", hex));
                 }
                 resp_reader_free(&d.rd);
+                redis_digest_free(&d.dk);
                 buf_free(&d.out);
                 free(dbs);
         }
@@ -466,17 +470,18 @@ static void dbs_merge(json_t *total, json_t *dbs)
         json_t *v;
         json_object_foreach(dbs, name, v) {
                 json_t *t = json_object_get(total, name);
-                unsigned char acc[32] = {0}, x[32];
+                const size_t len = redis_digest_len(REDIS_DIGEST_XXH3);
+                unsigned char acc[REDIS_DIGEST_MAX] = {0}, x[REDIS_DIGEST_MAX];
                 json_int_t keys = 0;
                 if (t) {
-                        util_unhex(json_string_value(json_object_get(t, "digest")), acc, 32);
+                        util_unhex(json_string_value(json_object_get(t, "digest")), acc, len);
                         keys = json_integer_value(json_object_get(t, "keys"));
                 }
-                util_unhex(json_string_value(json_object_get(v, "digest")), x, 32);
-                for (int i = 0; i < 32; i++)
+                util_unhex(json_string_value(json_object_get(v, "digest")), x, len);
+                for (size_t i = 0; i < len; i++)
                         acc[i] ^= x[i];
-                char hex[65];
-                util_hex(acc, 32, hex);
+                char hex[2 * REDIS_DIGEST_MAX + 1];
+                util_hex(acc, len, hex);
                 json_object_set_new(total, name,
                                     json_pack("{s:I, s:s}", "keys",
                                               keys + json_integer_value(json_object_get(v, "keys")), "digest", hex));

@@ -861,24 +861,53 @@ int repo_blob_decode(Repo *r, const uint8_t *sealed, size_t n, uint32_t raw_len,
         return rc;
 }
 
+/* The index entry and pack name of a stored blob, or -ENOENT with the
+ * message a user gets. */
+static int blob_find(Repo *r, const uint8_t id[ID_LEN], IndexEntry *e, char name[ID_HEX_LEN + 9])
+{
+        if (repo_blob_locate(r, id, name, e) == 0)
+                return 0;
+        char hex[ID_HEX_LEN + 1];
+        util_hex(id, ID_LEN, hex);
+        error_set("blob %s is not in the index (run 'cairn check')", hex);
+        return -ENOENT;
+}
+
+static int blob_damaged(const char *name, const uint8_t id[ID_LEN], uint32_t offset)
+{
+        char hex[ID_HEX_LEN + 1];
+        util_hex(id, ID_LEN, hex);
+        return error_ret(-EBADMSG, "%s: blob %.16s at offset %u is damaged (failed authentication)", name, hex,
+                         offset);
+}
+
+int64_t repo_blob_read(Repo *r, const uint8_t id[ID_LEN], Buf *span, Buf *out, const uint8_t **plain)
+{
+        IndexEntry e;
+        char name[ID_HEX_LEN + 9];
+        int rc = blob_find(r, id, &e, name);
+        if (rc < 0)
+                return rc;
+        span->len = out->len = 0;
+        if ((rc = backend_read(r->be, name, e.offset, e.length, span)) < 0)
+                return rc;
+        rc = repo_blob_open_inplace(r, span->data, span->len, e.raw_length, out, plain);
+        if (rc == 0 && !*plain)
+                *plain = out->data;
+        if (rc == -EBADMSG)
+                return blob_damaged(name, id, e.offset);
+        return rc < 0 ? rc : (int64_t)e.raw_length;
+}
+
 int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out)
 {
         IndexEntry e;
-        char name[ID_HEX_LEN + 9], hex[ID_HEX_LEN + 1];
-        pthread_mutex_lock(&r->mu);
-        bool has = index_find(r->index, id, &e);
-        const uint8_t *pid = has && e.pack != INDEX_PACK_PENDING ? index_pack_id(r->index, e.pack) : NULL;
-        if (pid)
-                pack_name(pid, name);
-        pthread_mutex_unlock(&r->mu);
-        util_hex(id, ID_LEN, hex);
-        if (!pid) {
-                error_set("blob %s is not in the index (run 'cairn check')", hex);
-                return -ENOENT;
-        }
+        char name[ID_HEX_LEN + 9];
+        int rc = blob_find(r, id, &e, name);
+        if (rc < 0)
+                return rc;
         Buf sealed = {0};
         const uint8_t *at;
-        int rc;
         if (e.type == BLOB_TREE && r->cached) {
                 /* remote: tree packs are read whole, and so kept in the
                  * metadata cache; the next tree is likely in the same pack */
@@ -907,7 +936,7 @@ int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out)
         }
         if (rc == -EBADMSG) {
                 out->len = before;
-                error_set("%s: blob %.16s at offset %u is damaged (failed authentication)", name, hex, e.offset);
+                return blob_damaged(name, id, e.offset);
         }
         return rc;
 }

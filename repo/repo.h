@@ -78,6 +78,13 @@ bool repo_blob_has(Repo *r, const uint8_t id[ID_LEN]);
 /* Append the plaintext of a blob to out. -ENOENT unknown id, -EBADMSG
  * damaged. Thread-safe. */
 int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out);
+/* A data blob for a stream that checks its content end to end: read into
+ * span, decrypted there, *plain pointing at its bytes (in span, or in out
+ * when it was decompressed); returns their length. Both buffers are reused
+ * from call to call. Authenticated by the AEAD alone, as the restorer and
+ * the mount read: the keyed-hash check of repo_blob_load is the caller's.
+ * Thread-safe. */
+int64_t repo_blob_read(Repo *r, const uint8_t id[ID_LEN], Buf *span, Buf *out, const uint8_t **plain);
 /* Where a blob is stored: its pack's name and index entry. -ENOENT if
  * unknown or not yet written. Thread-safe. */
 int repo_blob_locate(Repo *r, const uint8_t id[ID_LEN], char pack[ID_HEX_LEN + 9], IndexEntry *e);

@@ -66,8 +66,8 @@ typedef struct Loader {
         Buf copy;    /* cluster: the whole command */
         Buf arg[3];  /* arguments 0-2 */
         bool abs;    /* ABSTTL seen */
-        RedisDigestKey dk;
-        unsigned char dg[32];
+        RedisDigestKey dk; /* its algorithm: the one the backup names */
+        unsigned char dg[REDIS_DIGEST_MAX];
         Conn *to; /* where the current command goes; NULL: skipped */
 } Loader;
 
@@ -453,8 +453,8 @@ static int load_command(Loader *l, RespReader *rd)
                                 l->to = &l->conns[argc < 2 ? 0 : route(l, k, l->arg[1].len)];
                                 rc = out_write(l, l->head.data, l->head.len);
                         }
-                        if (restore)
-                                redis_digest_begin(&l->dk, k, l->arg[1].len);
+                        if (restore && rc == 0)
+                                rc = redis_digest_begin(&l->dk, k, l->arg[1].len);
                 }
                 if (rc == 0 && i >= 3) {
                         Stream s = {.l = l, .digest = restore && i == 3};
@@ -623,12 +623,21 @@ int redis_restore(Source *src, const RedisRestoreOptions *o, RedisRestoreStats *
                                  meta ? "no dbs" : je.text);
         }
         json_t *nodes = json_object_get(meta, "nodes");
+        const char *dname = json_string_value(json_object_get(meta, "digest"));
+        int alg = redis_digest_alg(dname);
+        if (alg < 0) {
+                rc = error_ret(-EBADMSG, "%s/meta.json: unknown digest \"%s\" (a backup of a newer cairn? restore it with that)",
+                               source_name(src), dname ? dname : "");
+                json_decref(meta);
+                return rc;
+        }
         Loader *l = calloc(1, sizeof(*l));
         if (!l) {
                 json_decref(meta);
                 return -ENOMEM;
         }
         l->o = o;
+        l->dk.alg = (RedisDigestAlg)alg;
         redisContext *c = NULL;
         size_t idx;
         rc = redis_connect(o->url, NULL, 0, &c);
@@ -697,8 +706,8 @@ int redis_restore(Source *src, const RedisRestoreOptions *o, RedisRestoreStats *
                 if (rc == 0 && l->errors)
                         rc = error_ret(-EIO, "%" PRIu64 " of %" PRIu64 " commands failed; the first: %s", l->errors,
                                        l->commands, l->first_err);
-                char hex[65];
-                util_hex(l->dg, sizeof(l->dg), hex);
+                char hex[2 * REDIS_DIGEST_MAX + 1];
+                util_hex(l->dg, redis_digest_len(l->dk.alg), hex);
                 json_int_t want = json_integer_value(json_object_get(v, "keys"));
                 const char *wdg = json_string_value(json_object_get(v, "digest"));
                 if (rc == 0 && !o->match && ((json_int_t)l->commands != want || !wdg || strcmp(wdg, hex) != 0))
@@ -721,6 +730,7 @@ int redis_restore(Source *src, const RedisRestoreOptions *o, RedisRestoreStats *
                 rc = error_ret(-ENOENT, "database %d is not in the backup", o->db);
         keys_clear(l);
         free(l->keys);
+        redis_digest_free(&l->dk);
         for (int i = 0; i < 3; i++)
                 buf_free(&l->arg[i]);
         buf_free(&l->head);

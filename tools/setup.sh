@@ -12,7 +12,7 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 build_pkgs=(build-essential meson ninja-build pkg-config libsodium-dev libzstd-dev libjansson-dev
-            libcurl4-openssl-dev libssl-dev libexpat1-dev libfuse3-dev fuse3 libhiredis-dev libmariadb-dev)
+            libcurl4-openssl-dev libssl-dev libexpat1-dev libfuse3-dev fuse3 libhiredis-dev libxxhash-dev libmariadb-dev)
 test_pkgs=(libcriterion-dev python3 attr libclang-rt-14-dev redis-server redis-tools)
 
 missing=()

@@ -115,6 +115,20 @@ expect_err_line() {
         [[ ${lines[0]} =~ $1 ]] || fail "stderr line does not match /$1/: ${lines[0]}"
 }
 
+# flip_middle FILE: xor the byte in the middle of FILE with 0xff (a damaged
+# pack); run twice, it puts the byte back.
+flip_middle() {
+        python3 - "$1" <<'PY'
+import os, sys
+with open(sys.argv[1], "r+b") as f:
+    off = os.fstat(f.fileno()).st_size // 2
+    f.seek(off)
+    b = f.read(1)
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+}
+
 # repo_bytes: size of the repository in bytes.
 repo_bytes() {
         du -sb "$CAIRN_REPOSITORY" | cut -f1

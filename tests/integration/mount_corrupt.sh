@@ -34,15 +34,7 @@ apack=$(ls -S "${apacks[@]}" | head -n 1)
 size=$(stat -c %s "$apack")
 ((size > 3 * 1024 * 1024)) || fail "largest pack of the first backup is only $size bytes"
 echo "flipping the byte at $((size / 2)) of $(basename "$apack") ($size bytes)"
-python3 - "$apack" <<'PY'
-import os, sys
-with open(sys.argv[1], "r+b") as f:
-    off = os.fstat(f.fileno()).st_size // 2
-    f.seek(off)
-    b = f.read(1)
-    f.seek(off)
-    f.write(bytes([b[0] ^ 0xFF]))
-PY
+flip_middle "$apack"
 
 mount_repo "$MNT"
 A=$MNT/snapshots/latest$SRC/a.bin

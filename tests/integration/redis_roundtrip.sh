@@ -5,7 +5,8 @@
 # into fresh servers with the same DEBUG DIGEST and TTLs within 10 s: from
 # SNAPSHOT:/redis, from a FUSE mount of the snapshot, and through
 # `redis-cli --pipe` of the dumped db files; --db and --match restore
-# subsets; a tampered meta.json fails the verification. Failures (wrong
+# subsets; a tampered meta.json, a key renamed in a file and an unknown
+# digest fail the verification; a damaged pack stops the restore at its blob. Failures (wrong
 # password, no password, nothing listening, the server killed mid-dump, a
 # value over the target's proto-max-bulk-len) exit 1 with one line and
 # leave no snapshot; a password in the URL leaves the process arguments.
@@ -67,6 +68,38 @@ cp "$TMP/db0.resp" "$TMP/db3.resp" "$TMP/db7.resp" "$TMP/bad/"
 sed 's/"keys": 60000/"keys": 59990/' "$TMP/meta.json" >"$TMP/bad/meta.json"
 expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4"
 expect_err_line "db3: verification failed: 60000 keys in the files \\(backup: 59990\\)"
+# a key renamed in its file: the same count, a valid RESTORE, another digest
+python3 - "$TMP/db3.resp" "$TMP/bad/db3.resp" <<'PYEOF'
+import sys
+b = open(sys.argv[1], "rb").read()
+tag = b"$7\r\nRESTORE\r\n"
+at = b.index(tag) + len(tag)
+end = b.index(b"\r\n", at)
+n = int(b[at + 1:end])
+key = b"tampered:" + b[end + 2:end + 2 + n]
+open(sys.argv[2], "wb").write(b[:at] + b"$%d\r\n" % len(key) + key + b[end + 2 + n:])
+PYEOF
+cp "$TMP/meta.json" "$TMP/bad/meta.json"
+redis-cli -p "$DST4" FLUSHALL >/dev/null
+expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4"
+expect_err_line "db3: verification failed: 60000 keys in the files \(backup: 60000\), digest ([0-9a-f]{16})\.\.\. \(backup: ([0-9a-f]{16})\.\.\.\)$"
+[[ ${BASH_REMATCH[1]} != "${BASH_REMATCH[2]}" ]] || fail "digests shown equal: ${BASH_REMATCH[0]}"
+expect_eq "${BASH_REMATCH[2]}" "$(pyjson 'd["dbs"]["3"]["digest"][:16]' "$TMP/meta.json")" "the backup's digest shown"
+# a digest this cairn does not know
+cp "$TMP/db3.resp" "$TMP/bad/db3.resp"
+sed 's/"digest": "xor of xxh3-128/"digest": "xor of xxh9-128/' "$TMP/meta.json" >"$TMP/bad/meta.json"
+expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4"
+expect_err_line "/bad/meta.json: unknown digest \"xor of xxh9-128\(le64\(len\(key\)\) \|\| key \|\| dump payload\)\" \(a backup of a newer cairn\? restore it with that\)$"
+# a flipped byte in the biggest pack (the 100 MiB value's): the restore
+# from the repository stops at that blob with one line, and the byte put
+# back restores again
+pack=$(find "$CAIRN_REPOSITORY" -path '*/data/*' -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+flip_middle "$pack"
+expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST4" --flush
+expect_err_line ": db0: db0.resp: data/[0-9a-f]{2}/$(basename "$pack"): blob [0-9a-f]{16} at offset [0-9]+ is damaged \(failed authentication\)$"
+flip_middle "$pack"
+expect_exit 0 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST4" --flush
+expect_eq "$(redis-cli -p "$DST4" DEBUG DIGEST)" "$src_digest" "DEBUG DIGEST after the byte was put back"
 
 # 5. Subsets: one database (--db, or its file), keys by pattern (--match).
 redis_start DST5 "$TMP/dst5"

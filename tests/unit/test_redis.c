@@ -134,11 +134,12 @@ Test(redis, glob_like_scan_match)
         cr_assert(!redis_glob_match("k?", 2, "k\0\0", 3));
 }
 
-Test(redis, digest_is_order_independent_and_piecewise)
+static void digest_props(RedisDigestAlg alg)
 {
-        unsigned char a[32] = {0}, b[32] = {0}, zero[32] = {0};
-        RedisDigestKey k;
-        redis_digest_begin(&k, "k1", 2);
+        const size_t len = redis_digest_len(alg);
+        unsigned char a[REDIS_DIGEST_MAX] = {0}, b[REDIS_DIGEST_MAX] = {0}, zero[REDIS_DIGEST_MAX] = {0};
+        RedisDigestKey k = {.alg = alg};
+        cr_assert_eq(redis_digest_begin(&k, "k1", 2), 0);
         redis_digest_update(&k, "payload-one", 11);
         redis_digest_end(&k, a);
         redis_digest_begin(&k, "k2", 2);
@@ -152,15 +153,51 @@ Test(redis, digest_is_order_independent_and_piecewise)
         redis_digest_begin(&k, "k1", 2);
         redis_digest_update(&k, "payload-one", 11);
         redis_digest_end(&k, b);
-        cr_assert_eq(memcmp(a, b, 32), 0);
-        cr_assert_neq(memcmp(a, zero, 32), 0);
+        cr_assert_eq(memcmp(a, b, len), 0);
+        cr_assert_neq(memcmp(a, zero, len), 0);
+        /* nothing beyond the digest's length is touched */
+        cr_assert_eq(memcmp(a + len, zero, REDIS_DIGEST_MAX - len), 0);
         /* the key length is hashed: ("k1","2x") differs from ("k12","x") */
-        unsigned char c[32] = {0}, d[32] = {0};
+        unsigned char c[REDIS_DIGEST_MAX] = {0}, d[REDIS_DIGEST_MAX] = {0};
         redis_digest_begin(&k, "k1", 2);
         redis_digest_update(&k, "2x", 2);
         redis_digest_end(&k, c);
         redis_digest_begin(&k, "k12", 3);
         redis_digest_update(&k, "x", 1);
         redis_digest_end(&k, d);
-        cr_assert_neq(memcmp(c, d, 32), 0);
+        cr_assert_neq(memcmp(c, d, len), 0);
+        redis_digest_free(&k);
+}
+
+Test(redis, digest_is_order_independent_and_piecewise)
+{
+        digest_props(REDIS_DIGEST_XXH3);
+        digest_props(REDIS_DIGEST_BLAKE2B);
+}
+
+/* The format snapshots record: one key's hash, against xxh128sum and
+ * Python's hashlib.blake2b(digest_size=32) of le64(2) || "k1" || "payload-one". */
+Test(redis, digest_known_answers)
+{
+        static const struct {
+                const char *name, *hex;
+        } want[] = {
+                {REDIS_DIGEST_NAME, "c5ad67fe9cf2b944eb9d79c09eb3082b"},
+                {REDIS_DIGEST_NAME_BLAKE2B, "b11c35fea05c4a9e3ba2b17eb54e5cf800a4be216f3322c40b0db82e3da688f7"},
+        };
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+                int alg = redis_digest_alg(want[i].name);
+                cr_assert_geq(alg, 0);
+                RedisDigestKey k = {.alg = (RedisDigestAlg)alg};
+                unsigned char acc[REDIS_DIGEST_MAX] = {0};
+                char hex[2 * REDIS_DIGEST_MAX + 1];
+                redis_digest_begin(&k, "k1", 2);
+                redis_digest_update(&k, "payload-one", 11);
+                redis_digest_end(&k, acc);
+                redis_digest_free(&k);
+                util_hex(acc, redis_digest_len(k.alg), hex);
+                cr_assert_str_eq(hex, want[i].hex);
+        }
+        cr_assert_eq(redis_digest_alg("xor of md5"), -1);
+        cr_assert_eq(redis_digest_alg(NULL), -1);
 }
