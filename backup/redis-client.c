@@ -195,6 +195,13 @@ void resp_reader_init(RespReader *r, int fd)
         r->fd = fd;
 }
 
+void resp_reader_init_fn(RespReader *r, ssize_t (*fn)(void *ud, void *p, size_t n), void *ud)
+{
+        resp_reader_init(r, -1);
+        r->read = fn;
+        r->ud = ud;
+}
+
 void resp_reader_free(RespReader *r)
 {
         free(r->buf);
@@ -221,6 +228,14 @@ static int reader_fill(RespReader *r)
                 r->cap = nc;
         }
         ssize_t n;
+        if (r->read) {
+                if ((n = r->read(r->ud, r->buf + r->end, r->cap - r->end)) < 0)
+                        return (int)n;
+                if (n == 0)
+                        return error_ret(-EPIPE, "the file ends inside a command");
+                r->end += (size_t)n;
+                return 0;
+        }
         do
                 n = read(r->fd, r->buf + r->end, r->cap - r->end);
         while (n < 0 && errno == EINTR);
@@ -314,10 +329,27 @@ int resp_read_bytes(RespReader *r, uint64_t n, bool crlf, int (*fn)(void *ud, co
         return 0;
 }
 
+size_t resp_header(char *out, char type, uint64_t n)
+{
+        char digits[20];
+        size_t k = 0;
+        do {
+                digits[k++] = (char)('0' + n % 10);
+                n /= 10;
+        } while (n);
+        size_t len = 0;
+        out[len++] = type;
+        while (k)
+                out[len++] = digits[--k];
+        out[len++] = '\r';
+        out[len++] = '\n';
+        return len;
+}
+
 int resp_put_bulk(Buf *b, const void *p, size_t n)
 {
-        char hdr[32];
-        int l = snprintf(hdr, sizeof(hdr), "$%zu\r\n", n);
+        char hdr[RESP_HEADER_MAX];
+        size_t l = resp_header(hdr, '$', n);
         int rc = buf_reserve(b, (size_t)l + n + 2);
         if (rc < 0)
                 return rc;

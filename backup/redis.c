@@ -136,9 +136,9 @@ static int dump_key(Dump *d, redisReply *k, int64_t now_ms, uint64_t *nkeys, uns
         if (plen < 0)
                 return 0; /* gone since SCAN saw it */
         bool abs = ttl >= 0;
-        char ttls[32], plens[32];
+        char ttls[32], plens[RESP_HEADER_MAX];
         snprintf(ttls, sizeof(ttls), "%" PRId64, abs ? now_ms + (int64_t)ttl : (int64_t)0);
-        snprintf(plens, sizeof(plens), "$%lld\r\n", plen);
+        size_t plen_n = resp_header(plens, '$', (uint64_t)plen);
         d->out.len = 0;
         rc = buf_puts(&d->out, abs ? "*6\r\n$7\r\nRESTORE\r\n" : "*5\r\n$7\r\nRESTORE\r\n");
         if (rc == 0)
@@ -146,7 +146,7 @@ static int dump_key(Dump *d, redisReply *k, int64_t now_ms, uint64_t *nkeys, uns
         if (rc == 0)
                 rc = resp_put_bulk(&d->out, ttls, strlen(ttls));
         if (rc == 0)
-                rc = buf_puts(&d->out, plens);
+                rc = buf_append(&d->out, plens, plen_n);
         if (rc == 0)
                 rc = archiver_vfile_write(d->a, d->out.data, d->out.len);
         if (rc == 0)

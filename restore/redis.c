@@ -418,9 +418,8 @@ static int load_command(Loader *l, RespReader *rd)
                 l->arg[i].len = 0;
         l->abs = false;
         l->to = NULL;
-        char hdr[32];
-        snprintf(hdr, sizeof(hdr), "*%lld\r\n", argc);
-        buf_append(&l->head, hdr, strlen(hdr));
+        char hdr[RESP_HEADER_MAX];
+        buf_append(&l->head, hdr, resp_header(hdr, '*', (uint64_t)argc));
         bool restore = false;
         for (long long i = 0; rc == 0 && i < argc; i++) {
                 if ((rc = resp_read_line(rd, &line, &len)) < 0)
@@ -430,11 +429,11 @@ static int load_command(Loader *l, RespReader *rd)
                         rc = error_ret(-EBADMSG, "not a RESP command stream");
                         break;
                 }
-                snprintf(hdr, sizeof(hdr), "$%lld\r\n", n);
+                size_t hlen = resp_header(hdr, '$', (uint64_t)n);
                 if (i < 3) {
                         if ((rc = resp_read_bytes(rd, (uint64_t)n, true, arg_cb, &l->arg[i])) < 0)
                                 break;
-                        buf_append(&l->head, hdr, strlen(hdr));
+                        buf_append(&l->head, hdr, hlen);
                         buf_append(&l->head, l->arg[i].data, l->arg[i].len);
                         rc = buf_append(&l->head, "\r\n", 2);
                 }
@@ -458,7 +457,7 @@ static int load_command(Loader *l, RespReader *rd)
                 }
                 if (rc == 0 && i >= 3) {
                         Stream s = {.l = l, .digest = restore && i == 3};
-                        rc = out_write(l, hdr, strlen(hdr));
+                        rc = out_write(l, hdr, hlen);
                         if (rc == 0)
                                 rc = resp_read_bytes(rd, (uint64_t)n, true, stream_cb, &s);
                         if (rc < 0 && s.digest)
@@ -504,6 +503,11 @@ static int select_db(Loader *l, int db)
         return broadcast(l, cmd);
 }
 
+static ssize_t file_read(void *ud, void *p, size_t n)
+{
+        return source_file_read(ud, p, n);
+}
+
 /* Load the files of database db (one per master of a cluster backup). */
 static int load_db(Loader *l, Source *src, const char *const *files, size_t nfiles, int db)
 {
@@ -516,11 +520,10 @@ static int load_db(Loader *l, Source *src, const char *const *files, size_t nfil
                 l->empty = l->exists == 0;
         for (size_t f = 0; rc == 0 && f < nfiles; f++) {
                 SourceFile *sf;
-                int fd;
-                if ((rc = source_file_open(src, files[f], &sf, &fd)) < 0)
+                if ((rc = source_file_open(src, files[f], &sf)) < 0)
                         break;
                 RespReader rd;
-                resp_reader_init(&rd, fd);
+                resp_reader_init_fn(&rd, file_read, sf);
                 while ((rc = load_command(l, &rd)) == 0)
                         ;
                 if (rc == 1)
@@ -798,8 +801,7 @@ int redis_restore_rdb(Source *src, const char *name, const char *datadir, bool f
                 return error_ret(-EEXIST, "%s exists: stop that server's data from being replaced by accident; "
                                           "use --force to replace it", dst);
         SourceFile *f;
-        int in;
-        if ((rc = source_file_open(src, name, &f, &in)) < 0)
+        if ((rc = source_file_open(src, name, &f)) < 0)
                 return rc;
         Copy cp = {.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
         if (cp.fd < 0)
@@ -809,11 +811,10 @@ int redis_restore_rdb(Source *src, const char *name, const char *datadir, bool f
         if (!buf)
                 rc = -ENOMEM;
         while (rc == 0) {
-                ssize_t n = read(in, buf, 1 << 20);
-                if (n < 0 && errno == EINTR)
-                        continue;
+                ssize_t n = source_file_read(f, buf, 1 << 20);
                 if (n < 0) {
-                        rc = error_ret(-errno, "%s/%s: %s", source_name(src), name, strerror(errno));
+                        rc = (int)n;
+                        error_prefix("%s/%s", source_name(src), name);
                         break;
                 }
                 if (n == 0)

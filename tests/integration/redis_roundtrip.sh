@@ -90,13 +90,19 @@ cp "$TMP/db3.resp" "$TMP/bad/db3.resp"
 sed 's/"digest": "xor of xxh3-128/"digest": "xor of xxh9-128/' "$TMP/meta.json" >"$TMP/bad/meta.json"
 expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4"
 expect_err_line "/bad/meta.json: unknown digest \"xor of xxh9-128\(le64\(len\(key\)\) \|\| key \|\| dump payload\)\" \(a backup of a newer cairn\? restore it with that\)$"
+# a file cut short inside a command
+cp "$TMP/meta.json" "$TMP/bad/meta.json"
+python3 -c 'import sys; b = open(sys.argv[1], "rb").read(); open(sys.argv[2], "wb").write(b[:b.index(b"RESTORE\r\n", 100000) + 3])' \
+        "$TMP/db3.resp" "$TMP/bad/db3.resp"
+expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4" --db 3
+expect_err_line ": db3: $TMP/bad/db3.resp: the file ends inside a command$"
 # a flipped byte in the biggest pack (the 100 MiB value's): the restore
 # from the repository stops at that blob with one line, and the byte put
 # back restores again
 pack=$(find "$CAIRN_REPOSITORY" -path '*/data/*' -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 flip_middle "$pack"
 expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST4" --flush
-expect_err_line ": db0: db0.resp: data/[0-9a-f]{2}/$(basename "$pack"): blob [0-9a-f]{16} at offset [0-9]+ is damaged \(failed authentication\)$"
+expect_err_line ": db0: /redis/db0.resp: RESTORE with a 104857616-byte payload: data/[0-9a-f]{2}/$(basename "$pack"): blob [0-9a-f]{16} at offset [0-9]+ is damaged \(failed authentication\)$"
 flip_middle "$pack"
 expect_exit 0 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$DST4" --flush
 expect_eq "$(redis-cli -p "$DST4" DEBUG DIGEST)" "$src_digest" "DEBUG DIGEST after the byte was put back"

@@ -201,3 +201,20 @@ Test(redis, digest_known_answers)
         cr_assert_eq(redis_digest_alg("xor of md5"), -1);
         cr_assert_eq(redis_digest_alg(NULL), -1);
 }
+
+Test(redis, resp_header_bytes)
+{
+        char out[RESP_HEADER_MAX];
+        size_t n = resp_header(out, '*', 0);
+        cr_assert_eq(n, 4);
+        cr_assert_eq(memcmp(out, "*0\r\n", 4), 0);
+        n = resp_header(out, '$', 10);
+        cr_assert_eq(memcmp(out, "$10\r\n", n), 0);
+        cr_assert_eq(n, 5);
+        n = resp_header(out, '$', 104857616);
+        cr_assert_eq(n, 12);
+        cr_assert_eq(memcmp(out, "$104857616\r\n", n), 0);
+        n = resp_header(out, '$', UINT64_MAX);
+        cr_assert_eq(n, 23);
+        cr_assert_eq(memcmp(out, "$18446744073709551615\r\n", n), 0);
+}
