@@ -393,6 +393,9 @@ section_files() {
         add_row "restore MB/s" "$C_RESTORE_MBPS" "$(mbps "$DATA_BYTES" "$r_r_s")" 1 3 "≥ 3× restic"
         add_row "restore peak RSS MiB" "$c_r_rss" "$r_r_rss" 0 1 "≤ restic"
         add_row "repository MiB" "$(mib "$c_size")" "$(mib "$r_size")" 0 1 "≤ restic"
+        # every stored byte is sealed and opened: both implementations of
+        # the AEAD timed (repo/crypto.c uses libcrypto's from 4 KiB on)
+        selftest_row aead "XChaCha20-Poly1305"
 }
 
 # ---------------------------------------------------------------------------
@@ -707,19 +710,24 @@ s3_stop() {
         S3_DIR=
 }
 
+# selftest_row NAME LABEL: cairn selftest-NAME times the libcrypto and the
+# libsodium implementation of one job (same bytes checked); a row with both.
+selftest_row() {
+        local out a b
+        out=$("$CAIRN" --json "selftest-$1" 256) || die "cairn selftest-$1"
+        a=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["libcrypto_mb_s"]))' <<<"$out")
+        b=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["libsodium_mb_s"]))' <<<"$out")
+        add_self_row "$2 MB/s, libcrypto (used) vs libsodium $b" "$a" \
+                "$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')" 1 "faster of the two"
+}
+
 # S3: on the dataset, for each tool: init (bucket made by the tool), first
 # backup, full restore (checked file by file), then for each tool a fresh
 # mount of its S3 repository and a cold-cache dd of big-random.bin.
 section_s3() {
         # The PUT payload hash runs over every uploaded byte: both SHA-256
         # implementations timed here; backend-s3 uses libcrypto's.
-        local sha
-        sha=$("$CAIRN" --json selftest-sha256 256) || die "cairn selftest-sha256"
-        local sha_c sha_s
-        sha_c=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["libcrypto_mb_s"]))' <<<"$sha")
-        sha_s=$(python3 -c 'import json,sys; print(round(json.load(sys.stdin)["libsodium_mb_s"]))' <<<"$sha")
-        add_self_row "SHA-256 MB/s, libcrypto (used) vs libsodium $sha_s" "$sha_c" \
-                "$(awk -v a="$sha_c" -v b="$sha_s" 'BEGIN {printf "%.2f", a / b}')" 1 "faster of the two"
+        selftest_row sha256 "SHA-256"
         CAIRN_EXE=$(readlink -f "$CAIRN")
         if [ -z "$PW" ]; then # when section files did not run
                 PW=$RUN/password

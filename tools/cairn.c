@@ -36,6 +36,7 @@ static const Command commands[] = {
         {"unlock", cmd_unlock, "remove stale locks"},
         {"lock", cmd_lock, "hold a lock (for tests)", true},
         {"selftest-sha256", cmd_selftest_sha256, "time both SHA-256 implementations", true},
+        {"selftest-aead", cmd_selftest_aead, "time both XChaCha20-Poly1305 implementations", true},
 };
 
 static void usage(FILE *f)

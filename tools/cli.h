@@ -68,3 +68,4 @@ int cmd_forget(Cli *c, int argc, char **argv);
 int cmd_prune(Cli *c, int argc, char **argv);
 int cmd_mount(Cli *c, int argc, char **argv);
 int cmd_selftest_sha256(Cli *c, int argc, char **argv);
+int cmd_selftest_aead(Cli *c, int argc, char **argv);

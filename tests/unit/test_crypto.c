@@ -392,3 +392,84 @@ Test(crypto, key_list_counts_key_files)
         crypto_key_free(mk);
         backend_close(be);
 }
+
+/* libcrypto's ChaCha20-Poly1305 under libsodium's HChaCha20 subkey gives
+ * libsodium's XChaCha20-Poly1305 bytes exactly, both ways, in place too,
+ * at sizes around the block (64), the Poly1305 block (16) and the 4 KiB
+ * switch-over. */
+Test(crypto, aead_implementations_agree)
+{
+        static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 65537, (1u << 20) + 3};
+        const size_t max = (1u << 20) + 3;
+        uint8_t key[32], nonce[24];
+        uint8_t *plain = malloc(max), *a = malloc(max + 16), *b = malloc(max + 16), *back = malloc(max + 16);
+        cr_assert(plain && a && b && back);
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                size_t n = sizes[i];
+                randombytes_buf(key, sizeof(key));
+                randombytes_buf(nonce, sizeof(nonce));
+                randombytes_buf(plain, n);
+                crypto_aead_seal(CRYPTO_AEAD_SODIUM, key, nonce, plain, n, a);
+                crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, plain, n, b);
+                cr_assert_arr_eq(a, b, n + 16, "sealed bytes differ at size %zu", n);
+                crypto_aead_seal(CRYPTO_AEAD_AUTO, key, nonce, plain, n, b);
+                cr_assert_arr_eq(a, b, n + 16, "auto at size %zu", n);
+                for (int impl = CRYPTO_AEAD_AUTO; impl <= CRYPTO_AEAD_LIBCRYPTO; impl++) {
+                        memset(back, 0xAA, n);
+                        cr_assert_eq(crypto_aead_open((CryptoAead)impl, key, nonce, a, n + 16, back), 0,
+                                     "open %d, size %zu", impl, n);
+                        if (n)
+                                cr_assert_arr_eq(back, plain, n, "open %d, size %zu", impl, n);
+                }
+                /* in place: the plaintext where the ciphertext goes */
+                memcpy(b, plain, n);
+                crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, b, n, b);
+                cr_assert_arr_eq(a, b, n + 16, "in-place seal at size %zu", n);
+                cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, b, n + 16, b), 0);
+                if (n)
+                        cr_assert_arr_eq(b, plain, n, "in-place open at size %zu", n);
+        }
+        free(plain);
+        free(a);
+        free(b);
+        free(back);
+}
+
+/* The libcrypto path rejects a change in any part (both halves of the
+ * nonce, the ciphertext, every tag byte), a wrong key and a short input,
+ * and leaves zeros, never unauthenticated plaintext. */
+Test(crypto, aead_libcrypto_rejects_tampering)
+{
+        enum { N = 8192 };
+        uint8_t key[32], nonce[24], plain[N], sealed[N + 16], out[N], zero[N] = {0};
+        randombytes_buf(key, sizeof(key));
+        randombytes_buf(nonce, sizeof(nonce));
+        randombytes_buf(plain, sizeof(plain));
+        crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, plain, N, sealed);
+        static const size_t nonce_at[] = {0, 15, 16, 23};
+        for (size_t i = 0; i < ELEMENTSOF(nonce_at); i++) {
+                nonce[nonce_at[i]] ^= 0x80;
+                memset(out, 0xAA, N);
+                cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, sealed, N + 16, out), -EBADMSG,
+                             "nonce byte %zu", nonce_at[i]);
+                cr_assert_arr_eq(out, zero, N, "zeroed after a failure");
+                nonce[nonce_at[i]] ^= 0x80;
+        }
+        static const size_t at[] = {0, 1, 4095, 4096, N - 1};
+        for (size_t i = 0; i < ELEMENTSOF(at) + 16; i++) {
+                size_t byte = i < ELEMENTSOF(at) ? at[i] : N + (i - ELEMENTSOF(at));
+                for (int bit = 0; bit < 8; bit += 7) {
+                        sealed[byte] ^= (uint8_t)(1u << bit);
+                        cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, sealed, N + 16, out),
+                                     -EBADMSG, "byte %zu bit %d", byte, bit);
+                        sealed[byte] ^= (uint8_t)(1u << bit);
+                }
+        }
+        cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, sealed, N + 15, out), -EBADMSG);
+        cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, sealed, 15, out), -EBADMSG);
+        key[31] ^= 1;
+        cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, sealed, N + 16, out), -EBADMSG);
+        key[31] ^= 1;
+        cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, sealed, N + 16, out), 0);
+        cr_assert_arr_eq(out, plain, N);
+}
