@@ -4,7 +4,7 @@
  *   nonce (24 random bytes) || XChaCha20-Poly1305 ciphertext || tag (16)
  * as libsodium's crypto_aead_xchacha20poly1305_ietf defines it. Payloads
  * of 4 KiB and more are sealed and opened with libcrypto's ChaCha20-Poly1305
- * under libsodium's HChaCha20 subkey: the same bytes, 2.6x the speed here
+ * under libsodium's HChaCha20 subkey: the same bytes, 2.3x the speed here
  * (AVX-512; `cairn selftest-aead` and the benchmark time both).
  * No associated data. Blob ids are keyed BLAKE2b-256 of the plaintext with
  * the repository's id key, so ids say nothing outside the repository.
