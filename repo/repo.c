@@ -834,13 +834,6 @@ int repo_blob_open_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len,
         return compress_unblob(sealed + 24, n - CRYPTO_OVERHEAD, raw_len, out);
 }
 
-int repo_blob_decode_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out)
-{
-        const uint8_t *plain;
-        int rc = repo_blob_open_inplace(r, sealed, n, raw_len, out, &plain);
-        return rc == 0 && plain ? buf_append(out, plain, raw_len) : rc;
-}
-
 int repo_blob_decode(Repo *r, const uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out)
 {
         if (n < CRYPTO_OVERHEAD + 1)

@@ -90,12 +90,11 @@ int64_t repo_blob_read(Repo *r, const uint8_t id[ID_LEN], Buf *span, Buf *out, c
 int repo_blob_locate(Repo *r, const uint8_t id[ID_LEN], char pack[ID_HEX_LEN + 9], IndexEntry *e);
 /* Plaintext length of a blob, or -ENOENT. */
 int64_t repo_blob_size(Repo *r, const uint8_t id[ID_LEN]);
-/* The same, decrypting in place: sealed is overwritten (readers that own
- * the bytes they read save a copy and a per-thread buffer). */
-int repo_blob_decode_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out);
-/* As repo_blob_decode_inplace, but a blob stored uncompressed stays where
- * it was decrypted: *plain points to its raw_len bytes inside sealed and
- * out is untouched (NULL when it was decompressed into out). */
+/* Open a stored blob in place: sealed is overwritten (readers that own
+ * the bytes they read save a copy and a per-thread buffer). A blob stored
+ * uncompressed stays where it was decrypted: *plain points to its raw_len
+ * bytes inside sealed and out is untouched; else *plain is NULL and out
+ * got the decompressed bytes. */
 int repo_blob_open_inplace(Repo *r, uint8_t *sealed, size_t n, uint32_t raw_len, Buf *out,
                            const uint8_t **plain);
 /* Decode a stored blob read from a pack (sealed bytes) into out. */

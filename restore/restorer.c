@@ -417,12 +417,16 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                 span->len = 0;
                 rc = backend_read(be, name, start, end - start, span);
                 uint32_t decoded = UINT32_MAX;
+                const uint8_t *p = NULL;
                 for (size_t k = i; rc == 0 && k < j; k++) {
                         const Ref *ref = &rs->refs[k];
                         if (ref->offset != decoded) {
+                                /* a blob stored uncompressed is written from the span */
                                 plain->len = 0;
-                                rc = repo_blob_decode_inplace(rs->repo, span->data + (ref->offset - start),
-                                                              ref->length, ref->raw_length, plain);
+                                rc = repo_blob_open_inplace(rs->repo, span->data + (ref->offset - start),
+                                                            ref->length, ref->raw_length, plain, &p);
+                                if (rc == 0 && !p)
+                                        p = plain->data;
                                 if (rc == -EBADMSG)
                                         error_set("%s: blob at offset %u is damaged (failed authentication); %s "
                                                   "is incomplete",
@@ -430,7 +434,7 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                                 decoded = ref->offset;
                         }
                         if (rc == 0)
-                                rc = write_ref(rs, ref, plain->data, &fd, &fd_file);
+                                rc = write_ref(rs, ref, p, &fd, &fd_file);
                         if (rc == 0)
                                 __atomic_add_fetch(&rs->st.bytes_done, ref->raw_length, __ATOMIC_RELAXED);
                 }
