@@ -142,14 +142,15 @@ static bool fits(size_t cap, size_t n)
  * MiB cache took 251k faults without this, 88k with it), or an empty one. */
 static Buf pool_take(BlobCache *c, size_t n)
 {
-        size_t best = c->npool;
-        for (size_t i = 0; i < c->npool; i++)
-                if (fits(c->pool[i].cap, n) && (best == c->npool || c->pool[i].cap < c->pool[best].cap))
-                        best = i;
-        if (best == c->npool)
-                for (size_t i = 0; i < c->npool; i++)
-                        if (c->pool[i].cap < n && (best == c->npool || c->pool[i].cap > c->pool[best].cap))
-                                best = i;
+        size_t fit = c->npool, grow = c->npool;
+        for (size_t i = 0; i < c->npool; i++) {
+                size_t cap = c->pool[i].cap;
+                if (fits(cap, n) && (fit == c->npool || cap < c->pool[fit].cap))
+                        fit = i;
+                else if (cap < n && (grow == c->npool || cap > c->pool[grow].cap))
+                        grow = i;
+        }
+        size_t best = fit < c->npool ? fit : grow;
         if (best == c->npool)
                 return (Buf){0};
         Buf b = c->pool[best];

@@ -73,8 +73,9 @@ static EVP_CIPHER_CTX *evp_ctx(void)
 }
 
 /* enc: in[0..n) to out[0..n) and the tag to out + n. Else in[0..n) is
- * ciphertext followed by its tag. -ENOSYS when libcrypto cannot run
- * (the caller uses libsodium), -EBADMSG when the tag is wrong. */
+ * ciphertext followed by its tag. -ENOSYS when libcrypto could not start
+ * (nothing written: the caller uses libsodium), -EBADMSG when the tag is
+ * wrong, -EIO when it failed after writing (in place, the input is gone). */
 static int evp_aead(int enc, const uint8_t key[32], const uint8_t nonce[24], const uint8_t *in, size_t n,
                     uint8_t *out)
 {
@@ -96,26 +97,26 @@ static int evp_aead(int enc, const uint8_t key[32], const uint8_t nonce[24], con
                 ok = EVP_CipherUpdate(c, out + off, &len, in + off, k);
                 off += (size_t)k;
         }
-        if (!ok)
-                return -ENOSYS;
-        if (!EVP_CipherFinal_ex(c, out + n, &len)) {
-                if (enc)
-                        return -ENOSYS;
+        if (ok && !EVP_CipherFinal_ex(c, out + n, &len))
+                ok = enc ? 0 : -1;
+        if (ok && enc && !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, out + n))
+                ok = 0;
+        if (ok == 1)
+                return 0;
+        if (!enc)
                 sodium_memzero(out, n); /* never unauthenticated bytes */
-                return -EBADMSG;
-        }
-        if (enc && !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, out + n))
-                return -ENOSYS;
-        return 0;
+        return ok < 0 ? -EBADMSG : -EIO;
 }
 
-void crypto_aead_seal(CryptoAead impl, const uint8_t key[32], const uint8_t nonce[24], const void *in, size_t n,
-                      uint8_t *out)
+int crypto_aead_seal(CryptoAead impl, const uint8_t key[32], const uint8_t nonce[24], const void *in, size_t n,
+                     uint8_t *out)
 {
         bool evp = impl == CRYPTO_AEAD_LIBCRYPTO || (impl == CRYPTO_AEAD_AUTO && n >= LIBCRYPTO_FROM);
-        if (evp && evp_aead(1, key, nonce, in, n, out) == 0)
-                return;
+        int rc = evp ? evp_aead(1, key, nonce, in, n, out) : -ENOSYS;
+        if (rc == 0 || (rc == -EIO && in == out))
+                return rc;
         crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, in, n, NULL, 0, NULL, nonce, key);
+        return 0;
 }
 
 int crypto_aead_open(CryptoAead impl, const uint8_t key[32], const uint8_t nonce[24], const void *in, size_t n,
@@ -125,16 +126,16 @@ int crypto_aead_open(CryptoAead impl, const uint8_t key[32], const uint8_t nonce
                 return -EBADMSG;
         bool evp = impl == CRYPTO_AEAD_LIBCRYPTO || (impl == CRYPTO_AEAD_AUTO && n - TAG_LEN >= LIBCRYPTO_FROM);
         int rc = evp ? evp_aead(0, key, nonce, in, n - TAG_LEN, out) : -ENOSYS;
-        if (rc != -ENOSYS)
+        if (rc != -ENOSYS && !(rc == -EIO && in != out))
                 return rc;
         return crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in, n, NULL, 0, nonce, key) == 0 ? 0
                                                                                                          : -EBADMSG;
 }
 
-static void seal_with(const uint8_t *key, const void *plain, size_t n, uint8_t *out)
+static int seal_with(const uint8_t *key, const void *plain, size_t n, uint8_t *out)
 {
         randombytes_buf(out, NONCE_LEN);
-        crypto_aead_seal(CRYPTO_AEAD_AUTO, key, out, plain, n, out + NONCE_LEN);
+        return crypto_aead_seal(CRYPTO_AEAD_AUTO, key, out, plain, n, out + NONCE_LEN);
 }
 
 static int open_with(const uint8_t *key, const void *sealed, size_t n, uint8_t *out)
@@ -145,15 +146,15 @@ static int open_with(const uint8_t *key, const void *sealed, size_t n, uint8_t *
         return crypto_aead_open(CRYPTO_AEAD_AUTO, key, s, s + NONCE_LEN, n - NONCE_LEN, out);
 }
 
-void crypto_seal_to(const MasterKey *k, const void *plain, size_t n, uint8_t *out)
+int crypto_seal_to(const MasterKey *k, const void *plain, size_t n, uint8_t *out)
 {
-        seal_with(k->enc, plain, n, out);
+        return seal_with(k->enc, plain, n, out);
 }
 
-void crypto_seal_inplace(const MasterKey *k, uint8_t *buf, size_t n)
+int crypto_seal_inplace(const MasterKey *k, uint8_t *buf, size_t n)
 {
         randombytes_buf(buf, NONCE_LEN);
-        crypto_aead_seal(CRYPTO_AEAD_AUTO, k->enc, buf, buf + NONCE_LEN, n, buf + NONCE_LEN);
+        return crypto_aead_seal(CRYPTO_AEAD_AUTO, k->enc, buf, buf + NONCE_LEN, n, buf + NONCE_LEN);
 }
 
 int crypto_seal(const MasterKey *k, const void *plain, size_t n, Buf *out)
@@ -176,7 +177,8 @@ int crypto_seal_raw(const uint8_t key[32], const void *plain, size_t n, Buf *out
         int r = buf_reserve(out, n + CRYPTO_OVERHEAD);
         if (r < 0)
                 return r;
-        seal_with(key, plain, n, out->data + out->len);
+        if ((r = seal_with(key, plain, n, out->data + out->len)) < 0)
+                return r;
         out->len += n + CRYPTO_OVERHEAD;
         return 0;
 }

@@ -30,13 +30,14 @@ void crypto_key_free(MasterKey *k);
 
 /* Seal plain[0..n) into out (appends n + CRYPTO_OVERHEAD bytes). */
 int crypto_seal(const MasterKey *k, const void *plain, size_t n, Buf *out);
-/* Seal into a caller buffer of n + CRYPTO_OVERHEAD bytes. */
-void crypto_seal_to(const MasterKey *k, const void *plain, size_t n, uint8_t *out);
+/* Seal into a caller buffer of n + CRYPTO_OVERHEAD bytes. 0, or -EIO. */
+int crypto_seal_to(const MasterKey *k, const void *plain, size_t n, uint8_t *out);
 /* Open sealed[0..n) into out (appends). -EBADMSG when authentication fails. */
 int crypto_open(const MasterKey *k, const void *sealed, size_t n, Buf *out);
 /* Seal in place: buf[0..24) receives the nonce, buf[24..24+n) holds the
- * plaintext and becomes ciphertext, and 16 bytes after it must be free. */
-void crypto_seal_inplace(const MasterKey *k, uint8_t *buf, size_t n);
+ * plaintext and becomes ciphertext, and 16 bytes after it must be free.
+ * -EIO when libcrypto failed midway (the plaintext is then lost). */
+int crypto_seal_inplace(const MasterKey *k, uint8_t *buf, size_t n);
 /* Open into a caller buffer of n - CRYPTO_OVERHEAD bytes. */
 int crypto_open_to(const MasterKey *k, const void *sealed, size_t n, uint8_t *out);
 
@@ -47,11 +48,12 @@ int crypto_open_raw(const uint8_t key[32], const void *sealed, size_t n, Buf *ou
 /* The AEAD itself, for tests and the self-test: out = ciphertext || tag
  * (in == out allowed). Open takes n = ciphertext + tag bytes, -EBADMSG
  * when authentication fails (out is then zeroed). CRYPTO_AEAD_AUTO is
- * what sealing uses: libcrypto from 4 KiB on, libsodium below (and when
- * libcrypto cannot run). */
+ * what sealing uses: libcrypto from 4 KiB on, libsodium below and when
+ * libcrypto cannot start, or fails midway with the input still intact;
+ * -EIO when it failed midway in place (never wrong bytes). */
 typedef enum { CRYPTO_AEAD_AUTO, CRYPTO_AEAD_SODIUM, CRYPTO_AEAD_LIBCRYPTO } CryptoAead;
-void crypto_aead_seal(CryptoAead impl, const uint8_t key[32], const uint8_t nonce[24], const void *in, size_t n,
-                      uint8_t *out);
+int crypto_aead_seal(CryptoAead impl, const uint8_t key[32], const uint8_t nonce[24], const void *in, size_t n,
+                     uint8_t *out);
 int crypto_aead_open(CryptoAead impl, const uint8_t key[32], const uint8_t nonce[24], const void *in, size_t n,
                      uint8_t *out);
 

@@ -747,9 +747,10 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
         }
         if (rc == 0)
                 rc = buf_reserve(sealed, 16);
+        if (rc == 0 && (rc = crypto_seal_inplace(r->key, sealed->data, sealed->len - 24)) < 0)
+                error_set("sealing a blob: libcrypto failed");
         if (rc < 0)
                 goto undo;
-        crypto_seal_inplace(r->key, sealed->data, sealed->len - 24);
         sealed->len += 16;
 
         PackWriter *full = NULL;

@@ -245,6 +245,8 @@ static void slot_release(SourceFile *f)
 
 ssize_t source_file_read(SourceFile *f, void *p, size_t n)
 {
+        if (n == 0)
+                return 0; /* else a blob with bytes left would be asked again and again */
         if (f->fd >= 0) {
                 ssize_t k;
                 do

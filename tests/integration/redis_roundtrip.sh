@@ -6,7 +6,9 @@
 # SNAPSHOT:/redis, from a FUSE mount of the snapshot, and through
 # `redis-cli --pipe` of the dumped db files; --db and --match restore
 # subsets; a tampered meta.json, a key renamed in a file and an unknown
-# digest fail the verification; a damaged pack stops the restore at its blob. Failures (wrong
+# digest fail the verification, a backup with BLAKE2b digests (before
+# 2026-12-03) passes it; a damaged pack stops the restore at its blob; a
+# file cut inside a command is named. Failures (wrong
 # password, no password, nothing listening, the server killed mid-dump, a
 # value over the target's proto-max-bulk-len) exit 1 with one line and
 # leave no snapshot; a password in the URL leaves the process arguments.
@@ -90,6 +92,43 @@ cp "$TMP/db3.resp" "$TMP/bad/db3.resp"
 sed 's/"digest": "xor of xxh3-128/"digest": "xor of xxh9-128/' "$TMP/meta.json" >"$TMP/bad/meta.json"
 expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4"
 expect_err_line "/bad/meta.json: unknown digest \"xor of xxh9-128\(le64\(len\(key\)\) \|\| key \|\| dump payload\)\" \(a backup of a newer cairn\? restore it with that\)$"
+# a backup made before XXH3 (its meta names BLAKE2b-256, its digests are
+# BLAKE2b's, recomputed here from the files): restores and verifies
+cp "$TMP/db0.resp" "$TMP/db3.resp" "$TMP/db7.resp" "$TMP/bad/"
+python3 - "$TMP/meta.json" "$TMP/bad" <<'PYEOF' || fail "writing a BLAKE2b meta.json"
+import hashlib, json, os, sys
+meta = json.load(open(sys.argv[1]))
+meta["digest"] = "xor of blake2b-256(le64(len(key)) || key || dump payload)"
+for db in meta["dbs"]:
+    b = open(os.path.join(sys.argv[2], "db%s.resp" % db), "rb").read()
+    acc, i = bytearray(32), 0
+    while i < len(b):  # *N, then N times $L and L bytes
+        end = b.index(b"\r\n", i)
+        argc, args, i = int(b[i + 1:end]), [], end + 2
+        for _ in range(argc):
+            end = b.index(b"\r\n", i)
+            n = int(b[i + 1:end])
+            args.append(b[end + 2:end + 2 + n])
+            i = end + 4 + n
+        if args[0].upper() == b"RESTORE":
+            h = hashlib.blake2b(len(args[1]).to_bytes(8, "little") + args[1] + args[3], digest_size=32).digest()
+            acc = bytearray(x ^ y for x, y in zip(acc, h))
+    meta["dbs"][db]["digest"] = acc.hex()
+json.dump(meta, open(os.path.join(sys.argv[2], "meta.json"), "w"))
+PYEOF
+redis-cli -p "$DST4" FLUSHALL >/dev/null
+expect_exit 0 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4"
+expect_eq "$(redis-cli -p "$DST4" DEBUG DIGEST)" "$src_digest" "DEBUG DIGEST after the restore of a BLAKE2b backup"
+# ... and checks them: a recorded BLAKE2b digest one bit off fails it
+python3 - "$TMP/bad/meta.json" <<'PYEOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+d = m["dbs"]["7"]["digest"]
+m["dbs"]["7"]["digest"] = "%x" % (int(d[0], 16) ^ 1) + d[1:]
+json.dump(m, open(sys.argv[1], "w"))
+PYEOF
+expect_exit 1 "$CAIRN" restore redis "$TMP/bad" --to "redis://127.0.0.1:$DST4" --flush
+expect_err_line "db7: verification failed: 40000 keys in the files \(backup: 40000\), digest [0-9a-f]{16}\.\.\. \(backup: [0-9a-f]{16}\.\.\.\)$"
 # a file cut short inside a command
 cp "$TMP/meta.json" "$TMP/bad/meta.json"
 python3 -c 'import sys; b = open(sys.argv[1], "rb").read(); open(sys.argv[2], "wb").write(b[:b.index(b"RESTORE\r\n", 100000) + 3])' \

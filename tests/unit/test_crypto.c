@@ -409,10 +409,10 @@ Test(crypto, aead_implementations_agree)
                 randombytes_buf(key, sizeof(key));
                 randombytes_buf(nonce, sizeof(nonce));
                 randombytes_buf(plain, n);
-                crypto_aead_seal(CRYPTO_AEAD_SODIUM, key, nonce, plain, n, a);
-                crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, plain, n, b);
+                cr_assert_eq(crypto_aead_seal(CRYPTO_AEAD_SODIUM, key, nonce, plain, n, a), 0);
+                cr_assert_eq(crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, plain, n, b), 0);
                 cr_assert_arr_eq(a, b, n + 16, "sealed bytes differ at size %zu", n);
-                crypto_aead_seal(CRYPTO_AEAD_AUTO, key, nonce, plain, n, b);
+                cr_assert_eq(crypto_aead_seal(CRYPTO_AEAD_AUTO, key, nonce, plain, n, b), 0);
                 cr_assert_arr_eq(a, b, n + 16, "auto at size %zu", n);
                 for (int impl = CRYPTO_AEAD_AUTO; impl <= CRYPTO_AEAD_LIBCRYPTO; impl++) {
                         memset(back, 0xAA, n);
@@ -423,7 +423,7 @@ Test(crypto, aead_implementations_agree)
                 }
                 /* in place: the plaintext where the ciphertext goes */
                 memcpy(b, plain, n);
-                crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, b, n, b);
+                cr_assert_eq(crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, b, n, b), 0);
                 cr_assert_arr_eq(a, b, n + 16, "in-place seal at size %zu", n);
                 cr_assert_eq(crypto_aead_open(CRYPTO_AEAD_LIBCRYPTO, key, nonce, b, n + 16, b), 0);
                 if (n)
@@ -445,7 +445,7 @@ Test(crypto, aead_libcrypto_rejects_tampering)
         randombytes_buf(key, sizeof(key));
         randombytes_buf(nonce, sizeof(nonce));
         randombytes_buf(plain, sizeof(plain));
-        crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, plain, N, sealed);
+        cr_assert_eq(crypto_aead_seal(CRYPTO_AEAD_LIBCRYPTO, key, nonce, plain, N, sealed), 0);
         static const size_t nonce_at[] = {0, 15, 16, 23};
         for (size_t i = 0; i < ELEMENTSOF(nonce_at); i++) {
                 nonce[nonce_at[i]] ^= 0x80;
