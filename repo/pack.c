@@ -46,6 +46,14 @@ void pack_writer_free(PackWriter *w)
         free(w);
 }
 
+void pack_writer_adopt(PackWriter *w, Buf *spare)
+{
+        buf_free(&w->bytes);
+        w->bytes = *spare;
+        w->bytes.len = 0;
+        *spare = (Buf){0};
+}
+
 int64_t pack_writer_add(PackWriter *w, const uint8_t id[ID_LEN], const void *sealed, size_t n, uint32_t raw_len)
 {
         if (w->bytes.len + n > UINT32_MAX)

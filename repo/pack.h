@@ -38,6 +38,9 @@ typedef struct PackWriter PackWriter;
 
 int pack_writer_new(uint8_t type, PackWriter **out);
 void pack_writer_free(PackWriter *w);
+/* Give an empty writer an emptied buffer of an earlier pack to fill (its
+ * pages already faulted in); the writer owns it from now on. */
+void pack_writer_adopt(PackWriter *w, Buf *spare);
 /* Append one sealed blob; returns its offset in the pack (>= 0). */
 int64_t pack_writer_add(PackWriter *w, const uint8_t id[ID_LEN], const void *sealed, size_t n, uint32_t raw_len);
 size_t pack_writer_size(const PackWriter *w);

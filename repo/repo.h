@@ -36,6 +36,7 @@ typedef struct RepoStats {
         uint64_t bytes_new_raw;   /* plaintext of new blobs */
         uint64_t bytes_new_stored; /* sealed bytes of new blobs in packs */
         uint64_t packs_written;
+        uint64_t pack_buffers_reused; /* packs filled in a written pack's buffer */
 } RepoStats;
 
 int repo_init(const char *location, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out);

@@ -503,6 +503,53 @@ Test(repo, blobs_beyond_pack_size_make_several_packs)
         backend_close(be);
 }
 
+Test(repo, pack_fills_the_buffer_of_a_written_pack)
+{
+        /* 7 blobs fill a 64 KiB pack (see above); once it is written its
+         * buffer, still holding its bytes, is the next pack's: that pack
+         * must start at offset 0 and hold only its own blobs */
+        Backend *be = mem();
+        Repo *r = init_on(be, 64 * 1024);
+        enum { NB = 14 };
+        uint8_t ids[NB][ID_LEN];
+        uint8_t *data[NB];
+        RepoStats st;
+        for (size_t i = 0; i < 7; i++)
+                save_random(r, 10000, ids[i], &data[i]);
+        cr_assert_eq(repo_flush(r), 0, "waits for the full pack's upload");
+        repo_stats(r, &st);
+        cr_assert_eq(st.packs_written, 1);
+        cr_assert_eq(st.pack_buffers_reused, 0);
+        for (size_t i = 7; i < NB; i++)
+                save_random(r, 10000, ids[i], &data[i]);
+        cr_assert_eq(repo_flush(r), 0);
+        repo_stats(r, &st);
+        cr_assert_eq(st.packs_written, 2);
+        cr_assert_eq(st.pack_buffers_reused, 1, "the second pack reused the first one's buffer");
+        repo_close(r);
+
+        r = open_on(be, true);
+        char first[ID_HEX_LEN + 9] = "";
+        for (size_t i = 0; i < NB; i++) {
+                IndexEntry e;
+                char name[ID_HEX_LEN + 9];
+                pack_of(r, ids[i], name, &e);
+                if (i == 0)
+                        memcpy(first, name, sizeof(first));
+                if (i < 7)
+                        cr_assert_str_eq(name, first, "blob %zu", i);
+                else
+                        cr_assert_str_neq(name, first, "blob %zu", i);
+                cr_assert_eq(e.offset, (i % 7) * STORED(10000), "blob %zu", i);
+                assert_blob(r, ids[i], data[i], 10000);
+                free(data[i]);
+        }
+        /* both packs: 7 blobs, the sealed header, its length; nothing stale */
+        cr_assert_eq(count(be, "data/"), 2);
+        repo_close(r);
+        backend_close(be);
+}
+
 static int count_packs_cb(const uint8_t pack_id[ID_LEN], const PackEntry *e, size_t n, void *ud)
 {
         (*(size_t *)ud)++;
