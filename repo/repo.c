@@ -34,9 +34,8 @@ struct Repo {
         /* a written pack's buffer, kept for the next pack: a fresh 25 MiB
          * buffer per pack cost a page fault per 4 KiB stored (a local
          * backup of the benchmark dataset: 187k faults, 68k with one kept;
-         * a second kept one saved no more) */
-        Buf spare_packs[1];
-        unsigned nspare_packs;
+         * a second kept one saved no more); data NULL when none */
+        Buf spare_pack;
         IndexPack *unindexed; /* packs written but not yet in an index file */
         size_t nunindexed, capunindexed;
         RepoStats stats;
@@ -132,8 +131,7 @@ void repo_close(Repo *r)
         uploaders_stop(r);
         for (int t = 0; t < 2; t++)
                 pack_writer_free(r->writers[t]);
-        for (unsigned i = 0; i < r->nspare_packs; i++)
-                buf_free(&r->spare_packs[i]);
+        buf_free(&r->spare_pack);
         for (size_t i = 0; i < r->nunindexed; i++)
                 free(r->unindexed[i].entries);
         free(r->unindexed);
@@ -559,12 +557,12 @@ int repo_index_write(Repo *r, const IndexPack *packs, size_t n, char id_out[ID_H
 /* ---- blobs ---- */
 
 /* Keep a written pack's buffer for a later pack, if it is page-aligned (the
- * local backend writes those directly; a grown one may not be) and there is
- * room in spare_packs. With mu held; takes *b or leaves it to be freed. */
+ * local backend writes those directly; a grown one may not be) and none is
+ * kept yet. With mu held; takes *b or leaves it to be freed. */
 static void pack_buf_recycle(Repo *r, Buf *b)
 {
-        if (r->nspare_packs < ELEMENTSOF(r->spare_packs) && b->data && ((uintptr_t)b->data & 4095) == 0) {
-                r->spare_packs[r->nspare_packs++] = *b;
+        if (!r->spare_pack.data && b->data && ((uintptr_t)b->data & 4095) == 0) {
+                r->spare_pack = *b;
                 *b = (Buf){0};
         }
 }
@@ -780,8 +778,8 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
                         pthread_mutex_unlock(&r->mu);
                         goto undo;
                 }
-                if (r->nspare_packs) {
-                        pack_writer_adopt(r->writers[type], &r->spare_packs[--r->nspare_packs]);
+                if (r->spare_pack.data) {
+                        pack_writer_adopt(r->writers[type], &r->spare_pack);
                         r->stats.pack_buffers_reused++;
                 }
         }
