@@ -516,7 +516,7 @@ int cmd_lock(Cli *c, int argc, char **argv)
 }
 
 /* One implementation of a job over n bytes at p: what it writes to out,
- * and its length (what the two must agree on). */
+ * and its length (what the two must agree on; 0 when it failed). */
 typedef size_t (*BulkFn)(const uint8_t *p, size_t n, uint8_t *out);
 
 /* Time a (libcrypto) and b (libsodium) over MIB MiB (default 256), in
@@ -548,7 +548,7 @@ static int selftest_pair(Cli *c, int argc, char **argv, const char *name, BulkFn
                         fn[k](p, piece, out[k]);
                 ns[k] = util_now_ns() - t0;
         }
-        bool same = len[0] == len[1] && memcmp(out[0], out[1], len[0]) == 0;
+        bool same = len[0] && len[0] == len[1] && memcmp(out[0], out[1], len[0]) == 0; /* 0: it failed */
         free(p);
         free(out[0]);
         free(out[1]);

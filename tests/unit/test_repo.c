@@ -503,6 +503,19 @@ Test(repo, blobs_beyond_pack_size_make_several_packs)
         backend_close(be);
 }
 
+typedef struct Sizes {
+        uint64_t v[16];
+        size_t n;
+} Sizes;
+
+static int sizes_cb(const char *name, uint64_t size, void *ud)
+{
+        Sizes *x = ud;
+        cr_assert_lt(x->n, ELEMENTSOF(x->v));
+        x->v[x->n++] = size;
+        return 0;
+}
+
 Test(repo, pack_fills_the_buffer_of_a_written_pack)
 {
         /* 7 blobs fill a 64 KiB pack (see above); once it is written its
@@ -544,8 +557,13 @@ Test(repo, pack_fills_the_buffer_of_a_written_pack)
                 assert_blob(r, ids[i], data[i], 10000);
                 free(data[i]);
         }
-        /* both packs: 7 blobs, the sealed header, its length; nothing stale */
-        cr_assert_eq(count(be, "data/"), 2);
+        /* both packs: 7 blobs, a sealed header of 7 records, its length —
+         * the same size, and nothing of the first pack left in the second */
+        Sizes sz = {0};
+        cr_assert_eq(backend_list(be, "data/", sizes_cb, &sz), 0);
+        cr_assert_eq(sz.n, 2);
+        cr_assert_gt(sz.v[0], 7 * STORED(10000));
+        cr_assert_eq(sz.v[0], sz.v[1]);
         repo_close(r);
         backend_close(be);
 }
