@@ -288,6 +288,20 @@ int resp_read_some(RespReader *r, const char **p, size_t *n)
         return 0;
 }
 
+ssize_t resp_peek(RespReader *r, size_t n)
+{
+        while (r->end - r->start < n) {
+                int rc = reader_fill(r);
+                if (rc == -EPIPE && r->read) { /* the end of the file: what there is */
+                        error_clear();
+                        break;
+                }
+                if (rc < 0)
+                        return rc;
+        }
+        return (ssize_t)(r->end - r->start);
+}
+
 int resp_skip_newlines(RespReader *r)
 {
         for (;;) {

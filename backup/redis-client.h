@@ -69,6 +69,10 @@ int resp_skip_newlines(RespReader *r);
 /* Pass the next n bytes to fn in pieces (as they arrive); then, with crlf,
  * expect "\r\n". fn returns 0 or a negative errno, which stops the read. */
 int resp_read_bytes(RespReader *r, uint64_t n, bool crlf, int (*fn)(void *ud, const char *p, size_t n), void *ud);
+/* Buffer at least n bytes, or all that is left of a file reader's input:
+ * how many are buffered (at r->buf + r->start, not consumed), or a
+ * negative errno. For a look at what follows before reading it. */
+ssize_t resp_peek(RespReader *r, size_t n);
 /* Bytes already buffered (non-blocking check for replies). */
 static inline size_t resp_buffered(const RespReader *r)
 {

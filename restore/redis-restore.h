@@ -27,6 +27,7 @@ typedef struct RedisRestoreOptions {
 
 typedef struct RedisRestoreStats {
         uint64_t keys, bytes, expired, commands;
+        uint64_t strings_as_set; /* big plain strings sent as SET, not RESTORE */
         unsigned masters; /* 0: not a cluster */
 } RedisRestoreStats;
 

@@ -45,7 +45,9 @@ python3 "$GEN" ttlcmp --cluster "${src[0]}" "${dst[0]}" || fail "TTLs differ aft
 # 2. The same from a wrong slot map (every slot on one master): MOVED is followed.
 redis_cluster_start DST2 "$TMP/dst2" 3
 read -r -a dst2 <<<"$DST2"
-CAIRN_TEST_REDIS_MISROUTE=1 expect_exit 0 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:${dst2[0]}"
+CAIRN_TEST_REDIS_MISROUTE=1 expect_exit 0 "$CAIRN" --json restore redis latest:/redis --to "redis://127.0.0.1:${dst2[0]}"
+# the 8 MiB value went as SET, sent again where MOVED pointed
+expect_eq "$(pyjson 'd["strings_as_set"]')" 1 "big strings sent as SET"
 python3 "$GEN" digests "${dst2[0]}" >"$TMP/dst2.digests"
 diff "$TMP/src.digests" "$TMP/dst2.digests" >&2 || fail "masters' digests differ after following MOVED"
 

@@ -475,8 +475,37 @@ def counts(argv):
         print("db%d %d" % (db, n))
 
 
+def relttl(argv):
+    p = argparse.ArgumentParser(prog="redisgen.py relttl",
+                                description="Copy a .resp file of cairn's with every RESTORE ... REPLACE ABSTTL "
+                                            "rewritten to a TTL relative to now (RESTORE ... REPLACE), as a "
+                                            "server without ABSTTL is sent.")
+    p.add_argument("src")
+    p.add_argument("dst")
+    a = p.parse_args(argv)
+    data = open(a.src, "rb").read()
+    now = int(time.time() * 1000)
+    out, i, n = [], 0, 0
+    while i < len(data):
+        assert data[i:i + 1] == b"*", "not a RESP command at %d" % i
+        j = data.index(b"\r\n", i)
+        argc, i, args = int(data[i + 1:j]), j + 2, []
+        for _ in range(argc):
+            j = data.index(b"\r\n", i)
+            size = int(data[i + 1:j])
+            args.append(data[j + 2:j + 2 + size])
+            i = j + 2 + size + 2
+        if args[0] == b"RESTORE" and args[4:] == [b"REPLACE", b"ABSTTL"]:
+            ttl = int(args[2])
+            args = args[:2] + [b"%d" % (max(ttl - now, 1) if ttl else 0)] + args[3:5]
+            n += 1
+        out.append(enc(*args))
+    open(a.dst, "wb").write(b"".join(out))
+    print("relttl: %d RESTOREs rewritten" % n)
+
+
 def main(argv):
-    cmds = {"ttlcmp": ttlcmp, "digests": digests, "counts": counts}
+    cmds = {"ttlcmp": ttlcmp, "digests": digests, "counts": counts, "relttl": relttl}
     if argv and argv[0] in cmds:
         cmds[argv[0]](argv[1:])
     else:
