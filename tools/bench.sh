@@ -43,7 +43,7 @@
 # rebuilt with ninja first), RESTIC (default restic), BENCH_SECTIONS (default
 # "files mount s3 redis"), BENCH_REDIS_KEYS (default 1000000),
 # BENCH_REDIS_BIG_MIB (default 1024, a multiple of 8), BENCH_REDIS_ROUNDS
-# (default 2: rounds of the three Redis restores, the fastest of each kept).
+# (default 3: rounds of the three Redis restores, the fastest of each kept).
 
 set -euo pipefail
 
@@ -58,7 +58,7 @@ S3RVER_JS=$ROOT/.deps/s3rver/node_modules/s3rver/bin/s3rver.js
 read -r -a SECTIONS <<<"${BENCH_SECTIONS:-files mount s3 redis}" # BENCH_SECTIONS="s3" runs one
 REDIS_KEYS=${BENCH_REDIS_KEYS:-1000000}
 REDIS_BIG_MIB=${BENCH_REDIS_BIG_MIB:-1024}
-REDIS_ROUNDS=${BENCH_REDIS_ROUNDS:-2}
+REDIS_ROUNDS=${BENCH_REDIS_ROUNDS:-3}
 
 usage() {
         sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
