@@ -27,7 +27,8 @@ typedef struct RedisRestoreOptions {
 
 typedef struct RedisRestoreStats {
         uint64_t keys, bytes, expired, commands;
-        uint64_t strings_as_set; /* big plain strings sent as SET, not RESTORE */
+        uint64_t strings_as_set;  /* big plain strings sent as SET, not RESTORE */
+        uint64_t strings_batched; /* small plain strings without a TTL sent in MSETs */
         unsigned masters; /* 0: not a cluster */
 } RedisRestoreStats;
 

@@ -16,7 +16,14 @@
  * by redis-cli --pipe of the RESTOREs, 0.85-1.52 s of the same as SETs).
  * The value, its TTL and what REPLACE does are the same; the payload's
  * integrity is the repository's (authenticated encryption) and the digest
- * of every payload checked against the backup's afterwards. */
+ * of every payload checked against the backup's afterwards.
+ *
+ * The other plain strings without a TTL (raw or integer-encoded, shorter
+ * than SET_MIN) go into one MSET of up to MSET_KEYS keys, sent before any
+ * other command: the server then runs one command for many keys, and
+ * neither checks a CRC64 nor decodes a payload for them (1,000,000 small
+ * keys, 60% such strings: 15-25% less of the server's CPU, which is what
+ * bounds that restore). Not into a cluster, where one MSET takes one slot. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -37,11 +44,13 @@
 #define SLOTS 16384
 #define DBSIZE "*1\r\n$6\r\nDBSIZE\r\n"
 #define SET_MIN (64u * 1024)
+#define MSET_KEYS 128
+#define MSET_BYTES (64u * 1024)
 
 typedef struct Pending {
         uint8_t *cmd; /* cluster: the command, to send again; else NULL */
         size_t len;
-        bool asking; /* the reply of an ASKING: not counted */
+        uint32_t keys; /* the commands it stands for (an MSET: its keys); 0: an ASKING */
 } Pending;
 
 typedef struct Conn {
@@ -68,7 +77,7 @@ typedef struct Loader {
         /* the current database's keys, for the verification */
         Key *keys;
         size_t nkeys, capkeys;
-        uint64_t exists, errors, commands, bytes, sets;
+        uint64_t exists, errors, commands, bytes, sets, msets;
         bool empty; /* the target database was empty before the load */
         char first_err[512];
         /* the command being read */
@@ -78,6 +87,9 @@ typedef struct Loader {
         bool abs;    /* ABSTTL seen */
         bool replace; /* REPLACE seen */
         bool as_set;  /* the RESTORE goes as a SET (see the top) */
+        bool as_mset; /* the RESTORE goes into the MSET batch (see the top) */
+        Buf mset;     /* the batch: key and value of each, as RESP */
+        uint32_t mset_keys;
         RedisDigestKey dk; /* its algorithm: the one the backup names */
         unsigned char dg[REDIS_DIGEST_MAX];
         Conn *to; /* where the current command goes; NULL: skipped */
@@ -169,7 +181,7 @@ static int conn_write(Conn *c, const void *p, size_t n)
         return buf_append(&c->out, p, n);
 }
 
-static int push_pending(Conn *c, uint8_t *cmd, size_t len, bool asking)
+static int push_pending(Conn *c, uint8_t *cmd, size_t len, uint32_t keys)
 {
         if (c->qn == c->qcap) {
                 size_t nc = c->qcap ? c->qcap * 2 : 64;
@@ -183,7 +195,7 @@ static int push_pending(Conn *c, uint8_t *cmd, size_t len, bool asking)
                 c->qhead = 0;
                 c->qcap = nc;
         }
-        c->q[(c->qhead + c->qn++) % c->qcap] = (Pending){cmd, len, asking};
+        c->q[(c->qhead + c->qn++) % c->qcap] = (Pending){cmd, len, keys};
         return 0;
 }
 
@@ -211,7 +223,7 @@ static int skip_reply(Conn *c, const char *line)
         return 0;
 }
 
-static int send_to(Loader *l, size_t idx, uint8_t *cmd, size_t len, bool asking);
+static int send_to(Loader *l, size_t idx, uint8_t *cmd, size_t len, uint32_t keys);
 
 /* MOVED slot host:port / ASK slot host:port: send the command there. */
 static int redirect(Loader *l, const char *line, Pending *p)
@@ -227,11 +239,11 @@ static int redirect(Loader *l, const char *line, Pending *p)
                 return rc;
         if (!ask)
                 l->owner[slot] = (uint16_t)idx;
-        else if ((rc = send_to(l, idx, (uint8_t *)strdup("*1\r\n$6\r\nASKING\r\n"), 16, true)) < 0)
+        else if ((rc = send_to(l, idx, (uint8_t *)strdup("*1\r\n$6\r\nASKING\r\n"), 16, 0)) < 0)
                 return rc;
         uint8_t *cmd = p->cmd;
         p->cmd = NULL;
-        return send_to(l, idx, cmd, p->len, false);
+        return send_to(l, idx, cmd, p->len, p->keys);
 }
 
 /* Read the oldest reply of c. */
@@ -256,11 +268,12 @@ static int read_reply(Loader *l, Conn *c)
                 return rc;
         }
         free(p.cmd);
-        if (p.asking)
+        if (!p.keys)
                 return 0;
         if (line[0] == '-') {
-                if (!l->errors++)
+                if (!l->errors)
                         snprintf(l->first_err, sizeof(l->first_err), "%s: %s", c->name, line + 1);
+                l->errors += p.keys;
         } else if (line[0] == ':') {
                 l->exists += (uint64_t)MAX(strtoll(line + 1, NULL, 10), 0); /* EXISTS counts */
         } else if (line[0] == '$' || line[0] == '*') {
@@ -271,12 +284,12 @@ static int read_reply(Loader *l, Conn *c)
 
 /* Account for one more command sent on conns[idx] (cmd: the copy kept in
  * a cluster, owned from here; when given it is also written). */
-static int send_to(Loader *l, size_t idx, uint8_t *cmd, size_t len, bool asking)
+static int send_to(Loader *l, size_t idx, uint8_t *cmd, size_t len, uint32_t keys)
 {
         Conn *c = &l->conns[idx];
         int rc = cmd ? conn_write(c, cmd, len) : 0;
         if (rc == 0)
-                rc = push_pending(c, l->cluster ? cmd : NULL, len, asking);
+                rc = push_pending(c, l->cluster ? cmd : NULL, len, keys);
         if (!l->cluster || rc < 0)
                 free(cmd);
         /* a full window: read back half of it, so that replies are read
@@ -287,9 +300,27 @@ static int send_to(Loader *l, size_t idx, uint8_t *cmd, size_t len, bool asking)
         return rc;
 }
 
+/* Send the MSET batch, if any, as one command to the (only) server. */
+static int mset_flush(Loader *l)
+{
+        if (!l->mset_keys)
+                return 0;
+        char h[2 * RESP_HEADER_MAX];
+        size_t hl = resp_header(h, '*', 1 + 2 * (uint64_t)l->mset_keys);
+        hl += resp_header(h + hl, '$', 4);
+        memcpy(h + hl, "MSET\r\n", 6);
+        int rc = conn_write(&l->conns[0], h, hl + 6);
+        if (rc == 0)
+                rc = conn_write(&l->conns[0], l->mset.data, l->mset.len);
+        uint32_t n = l->mset_keys;
+        l->mset.len = 0;
+        l->mset_keys = 0;
+        return rc == 0 ? send_to(l, 0, NULL, 0, n) : rc;
+}
+
 static int drain(Loader *l)
 {
-        int rc = 0;
+        int rc = mset_flush(l);
         for (size_t i = 0; rc == 0 && i < l->nconns; i++)
                 while (rc == 0 && l->conns[i].qn > 0)
                         rc = read_reply(l, &l->conns[i]);
@@ -299,11 +330,11 @@ static int drain(Loader *l)
 /* A keyless command to every master (SELECT, FLUSHDB); waits for them. */
 static int broadcast(Loader *l, const char *cmd)
 {
-        int rc = 0;
+        int rc = mset_flush(l);
         size_t n = l->cluster ? l->nconns : 1;
         for (size_t i = 0; rc == 0 && i < n; i++) {
                 uint8_t *c = (uint8_t *)strdup(cmd);
-                rc = c ? send_to(l, i, c, strlen(cmd), false) : -ENOMEM;
+                rc = c ? send_to(l, i, c, strlen(cmd), 1) : -ENOMEM;
         }
         return rc == 0 ? drain(l) : rc;
 }
@@ -361,6 +392,8 @@ static int out_write(Loader *l, const void *p, size_t n)
 {
         if (!l->to)
                 return 0;
+        if (l->as_mset)
+                return buf_append(&l->mset, p, n);
         return l->cluster ? buf_append(&l->copy, p, n) : conn_write(l->to, p, n);
 }
 
@@ -419,33 +452,65 @@ static uint64_t be_uint(const uint8_t *p, int n)
         return v;
 }
 
-/* The next argument of rd is the DUMP payload of a plain string of at
- * least SET_MIN bytes: its bytes [*from, *to) are the value. Looks only. */
-static bool big_string_next(RespReader *rd, uint64_t *from, uint64_t *to)
+typedef enum { STR_NONE, STR_RAW, STR_INT } StrKind;
+
+/* Whether the next argument of rd is the DUMP payload of a plain string:
+ * STR_RAW, its value is bytes [*from, *to) of it; STR_INT, an integer
+ * encoding, its value is the decimal text put in num. Looks only. */
+static StrKind string_next(RespReader *rd, uint64_t *from, uint64_t *to, char num[24])
 {
         ssize_t have = resp_peek(rd, 48);
         if (have < 0) {
                 error_clear(); /* the read that follows meets it again */
-                return false;
+                return STR_NONE;
         }
         const char *b = rd->buf + rd->start, *nl = memchr(b, '\n', (size_t)have);
         if (!nl || b[0] != '$' || nl - b < 3 || nl[-1] != '\r')
-                return false;
+                return STR_NONE;
         char *end;
         unsigned long long n = strtoull(b + 1, &end, 10);
         const uint8_t *p = (const uint8_t *)nl + 1;
         size_t avail = (size_t)have - (size_t)(nl + 1 - b);
-        /* type 0 (string), then the length as 0x80 + 32 bits or 0x81 + 64 */
-        if (end != nl - 1 || avail < 10 || p[0] != 0 || (p[1] != 0x80 && p[1] != 0x81))
-                return false;
-        int w = p[1] == 0x80 ? 4 : 8;
-        uint64_t len = be_uint(p + 2, w);
-        /* after the value: the RDB version (2 bytes) and the CRC64 (8) */
-        if (len < SET_MIN || 2 + (uint64_t)w + len + 10 != n)
-                return false;
+        /* type 0 (string), its length (6, 14, 32 or 64 bits) or an integer
+         * of 8, 16 or 32 bits; after the value the RDB version (2 bytes)
+         * and the CRC64 (8) */
+        if (end != nl - 1 || avail < 12 || p[0] != 0)
+                return STR_NONE;
+        uint8_t t = p[1];
+        uint64_t len;
+        int w;
+        switch (t >> 6) {
+        case 0:
+                len = t & 0x3f, w = 0;
+                break;
+        case 1:
+                len = (uint64_t)(t & 0x3f) << 8 | p[2], w = 1;
+                break;
+        case 2:
+                if (t != 0x80 && t != 0x81)
+                        return STR_NONE;
+                w = t == 0x80 ? 4 : 8;
+                len = be_uint(p + 2, w);
+                break;
+        default:
+                if (t > 0xc2)
+                        return STR_NONE; /* LZF, or not a string encoding */
+                w = 1 << (t - 0xc0);
+                if (2 + (unsigned)w + 10 != n || avail < 2 + (size_t)w)
+                        return STR_NONE;
+                uint32_t u = 0;
+                for (int i = w - 1; i >= 0; i--)
+                        u = u << 8 | p[2 + i]; /* little-endian */
+                int64_t v = w == 1 ? (int8_t)u : w == 2 ? (int16_t)u : (int32_t)u;
+                snprintf(num, 24, "%" PRId64, v);
+                *from = *to = 0;
+                return STR_INT;
+        }
+        if (len > n || 2 + (uint64_t)w + len + 10 != n)
+                return STR_NONE;
         *from = 2 + (uint64_t)w;
         *to = *from + len;
-        return true;
+        return STR_RAW;
 }
 
 /* Whether arg is a TTL a RESTORE takes: digits only, no sign. */
@@ -486,9 +551,11 @@ static int load_command(Loader *l, RespReader *rd)
         l->head.len = l->copy.len = 0;
         for (int i = 0; i < 3; i++)
                 l->arg[i].len = 0;
-        l->abs = l->replace = l->as_set = false;
+        l->abs = l->replace = l->as_set = l->as_mset = false;
         l->to = NULL;
         uint64_t vfrom = 0, vto = 0;
+        char num[24] = "";
+        bool ttl = false;
         char hdr[RESP_HEADER_MAX];
         buf_append(&l->head, hdr, resp_header(hdr, '*', (uint64_t)argc));
         bool restore = false;
@@ -522,22 +589,31 @@ static int load_command(Loader *l, RespReader *rd)
                               !redis_glob_match(l->o->match, strlen(l->o->match), k, l->arg[1].len))) {
                                 l->to = &l->conns[argc < 2 ? 0 : route(l, k, l->arg[1].len)];
                                 /* RESTORE key ttl payload REPLACE [ABSTTL]: cairn's files */
-                                l->as_set = restore && (argc == 5 || argc == 6) && plain_ttl(&l->arg[2]) &&
-                                            big_string_next(rd, &vfrom, &vto);
-                                if (l->as_set) {
-                                        bool ttl = strtoll(arg_cstr(&l->arg[2]), NULL, 10) > 0;
+                                StrKind sk = restore && (argc == 5 || argc == 6) && plain_ttl(&l->arg[2])
+                                                     ? string_next(rd, &vfrom, &vto, num)
+                                                     : STR_NONE;
+                                ttl = sk && strtoll(arg_cstr(&l->arg[2]), NULL, 10) > 0;
+                                l->as_set = sk == STR_RAW && vto - vfrom >= SET_MIN;
+                                l->as_mset = sk && !l->as_set && !ttl && !l->cluster;
+                                if (!l->as_mset)
+                                        rc = mset_flush(l); /* what was before goes first */
+                                if (rc == 0 && (l->as_set || l->as_mset)) {
+                                        /* SET key or, in the batch, key */
                                         char h[3 * RESP_HEADER_MAX];
-                                        size_t hl = resp_header(h, '*', ttl ? 5 : 3);
-                                        hl += resp_header(h + hl, '$', 3);
-                                        memcpy(h + hl, "SET\r\n", 5);
-                                        hl += 5;
+                                        size_t hl = 0;
+                                        if (l->as_set) {
+                                                hl = resp_header(h, '*', ttl ? 5 : 3);
+                                                hl += resp_header(h + hl, '$', 3);
+                                                memcpy(h + hl, "SET\r\n", 5);
+                                                hl += 5;
+                                        }
                                         hl += resp_header(h + hl, '$', l->arg[1].len);
                                         rc = out_write(l, h, hl);
                                         if (rc == 0)
                                                 rc = out_write(l, l->arg[1].data, l->arg[1].len);
                                         if (rc == 0)
                                                 rc = out_write(l, "\r\n", 2);
-                                } else {
+                                } else if (rc == 0) {
                                         rc = out_write(l, l->head.data, l->head.len);
                                 }
                         }
@@ -545,13 +621,21 @@ static int load_command(Loader *l, RespReader *rd)
                                 rc = redis_digest_begin(&l->dk, k, l->arg[1].len);
                 }
                 if (rc == 0 && i >= 3) {
-                        Stream s = {.l = l, .digest = restore && i == 3, .quiet = l->as_set && i >= 4};
-                        if (l->as_set && i == 3) {
+                        bool str = l->as_set || l->as_mset;
+                        Stream s = {.l = l, .digest = restore && i == 3, .quiet = str && (i >= 4 || num[0])};
+                        if (str && i == 3 && num[0]) {
+                                /* an integer: its text, the payload only read */
+                                rc = out_write(l, hdr, resp_header(hdr, '$', strlen(num)));
+                                if (rc == 0)
+                                        rc = out_write(l, num, strlen(num));
+                                if (rc == 0)
+                                        rc = out_write(l, "\r\n", 2);
+                        } else if (str && i == 3) {
                                 s.from = vfrom;
                                 s.to = vto;
                                 hlen = resp_header(hdr, '$', vto - vfrom);
                         }
-                        if (!s.quiet)
+                        if (rc == 0 && !s.quiet)
                                 rc = out_write(l, hdr, hlen);
                         if (rc == 0)
                                 rc = resp_read_bytes(rd, (uint64_t)n, true, stream_cb, &s);
@@ -568,13 +652,16 @@ static int load_command(Loader *l, RespReader *rd)
         }
         if (rc < 0)
                 return rc;
-        if (l->as_set) {
-                /* the SET's header promised its arguments: a file of other
-                 * flags cannot go on (cairn writes REPLACE, then ABSTTL) */
+        if (l->as_set || l->as_mset) {
+                /* the SET's header promised its arguments, and MSET has no
+                 * flags: a file of other flags cannot go on (cairn writes
+                 * REPLACE, then ABSTTL) */
                 if (!l->replace || (argc == 6 && !l->abs))
                         return error_ret(-EBADMSG, "a RESTORE of %.*s without REPLACE [ABSTTL]: not a file cairn wrote",
                                          (int)MIN(l->arg[1].len, 64), (const char *)l->arg[1].data);
-                if (strtoll(arg_cstr(&l->arg[2]), NULL, 10) > 0) {
+        }
+        if (l->as_set) {
+                if (ttl) {
                         const char *opt = l->abs ? "$4\r\nPXAT\r\n" : "$2\r\nPX\r\n";
                         rc = out_write(l, opt, strlen(opt));
                         if (rc == 0)
@@ -588,23 +675,29 @@ static int load_command(Loader *l, RespReader *rd)
                         return rc;
                 l->sets++;
         }
+        if (l->as_mset) {
+                l->msets++;
+                l->mset_keys++;
+        }
         if (restore) {
                 redis_digest_end(&l->dk, l->dg);
                 l->commands++;
                 if (l->to) {
-                        long long ttl = strtoll(arg_cstr(&l->arg[2]), NULL, 10);
-                        int64_t exp = ttl <= 0 ? 0 : l->abs ? ttl : now_ms() + ttl;
+                        long long t = strtoll(arg_cstr(&l->arg[2]), NULL, 10);
+                        int64_t exp = t <= 0 ? 0 : l->abs ? t : now_ms() + t;
                         rc = keys_add(l, (const char *)l->arg[1].data, l->arg[1].len, exp);
                 }
         }
-        if (rc == 0 && l->to) {
+        if (rc == 0 && l->as_mset && (l->mset_keys >= MSET_KEYS || l->mset.len >= MSET_BYTES))
+                rc = mset_flush(l);
+        if (rc == 0 && l->to && !l->as_mset) {
                 size_t idx = (size_t)(l->to - l->conns);
                 uint8_t *cmd = NULL;
                 size_t clen = 0;
                 if (l->cluster)
                         cmd = buf_steal(&l->copy, &clen);
                 /* a cluster's copy is written by send_to; a server's stream already was */
-                rc = send_to(l, idx, cmd, clen, false);
+                rc = send_to(l, idx, cmd, clen, 1);
         }
         return rc;
 }
@@ -705,7 +798,7 @@ static int verify_db(Loader *l, uint64_t *expired)
                 uint8_t *cmd = buf_steal(&b, &len);
                 Key *first = &l->keys[idx[0]];
                 if (rc == 0)
-                        rc = send_to(l, route(l, first->k, first->len), cmd, len, false);
+                        rc = send_to(l, route(l, first->k, first->len), cmd, len, 1);
                 else
                         free(cmd);
                 want += n;
@@ -847,6 +940,7 @@ int redis_restore(Source *src, const RedisRestoreOptions *o, RedisRestoreStats *
         }
         st->bytes = l->bytes;
         st->strings_as_set = l->sets;
+        st->strings_batched = l->msets;
         if (rc == 0 && !any)
                 rc = error_ret(-ENOENT, "database %d is not in the backup", o->db);
         keys_clear(l);
@@ -856,6 +950,7 @@ int redis_restore(Source *src, const RedisRestoreOptions *o, RedisRestoreStats *
                 buf_free(&l->arg[i]);
         buf_free(&l->head);
         buf_free(&l->copy);
+        buf_free(&l->mset);
         conns_free(l);
         free(l);
         free(order);

@@ -180,9 +180,10 @@ static int restore_redis(Cli *c, int argc, char **argv, bool rdb)
         if (rc < 0)
                 return cli_fail(c, rc);
         if (c->json) {
-                cli_print_json(json_pack("{s:I, s:I, s:I, s:i, s:I, s:f}", "keys", (json_int_t)st.keys, "bytes",
+                cli_print_json(json_pack("{s:I, s:I, s:I, s:i, s:I, s:I, s:f}", "keys", (json_int_t)st.keys, "bytes",
                                          (json_int_t)st.bytes, "expired", (json_int_t)st.expired, "masters", st.masters,
-                                         "strings_as_set", (json_int_t)st.strings_as_set, "duration_seconds", secs));
+                                         "strings_as_set", (json_int_t)st.strings_as_set,
+                                         "strings_batched", (json_int_t)st.strings_batched, "duration_seconds", secs));
         } else if (!c->quiet) {
                 printf("restored %" PRIu64 " keys (%" PRIu64 " bytes) from %s in %.1f s", st.keys, st.bytes, from, secs);
                 if (st.masters)

@@ -23,6 +23,9 @@ expect_eq "$(redis-cli -p "$SRC" -n 0 DBSIZE)" 100006 "source db0 size"
 expect_eq "$(redis-cli -p "$SRC" -n 3 DBSIZE)" 60000 "source db3 size"
 expect_eq "$(redis-cli -p "$SRC" -n 7 DBSIZE)" 40000 "source db7 size"
 
+# the strings restored with MSET (see section 1)
+plain=$(python3 "$GEN" plainstrings "$SRC")
+((plain > 40000)) || fail "$plain plain strings in the dataset (expected above 40,000)"
 expect_exit 0 "$CAIRN" init --kdf min
 # the 100 MiB value streams through: the backup never holds it whole
 run_rss rss "$CAIRN" backup redis "redis://127.0.0.1:$SRC" --tag r1
@@ -43,6 +46,9 @@ run_rss rss "$CAIRN" --json restore redis latest:/redis --to "redis://127.0.0.1:
 echo "restore: peak RSS $rss MiB"
 # the 100 MiB value (random: its DUMP payload is a raw string) went as SET
 expect_eq "$(pyjson 'd["strings_as_set"]')" 1 "big strings sent as SET"
+# and every small string without a TTL (raw of each length encoding, or
+# an integer) in an MSET
+expect_eq "$(pyjson 'd["strings_batched"]')" "$plain" "small plain strings sent in MSETs"
 [[ -n ${CAIRN_TEST_SANITIZED:-} ]] || ((rss < 96)) || fail "restore peak RSS $rss MiB: the 100 MiB value was held in memory"
 expect_eq "$(redis-cli -p "$DST1" DEBUG DIGEST)" "$src_digest" "DEBUG DIGEST"
 python3 "$GEN" ttlcmp "$SRC" "$DST1" || fail "TTLs differ after restore"
@@ -63,6 +69,7 @@ redis-cli -p "$DST3" -n 3 SET stray 1 >/dev/null
 mount_repo "$TMP/mnt"
 expect_exit 0 "$CAIRN" --json restore redis "$TMP/mnt/snapshots/latest/redis" --to "redis://127.0.0.1:$DST3" --flush
 expect_eq "$(pyjson 'd["strings_as_set"]')" 1 "big strings sent as SET"
+expect_eq "$(pyjson 'd["strings_batched"]')" "$plain" "small plain strings sent in MSETs"
 expect_eq "$(redis-cli -p "$DST3" DEBUG DIGEST)" "$src_digest" "DEBUG DIGEST"
 fusermount3 -u "$TMP/mnt"
 
@@ -75,6 +82,7 @@ cp "$TMP/db3.resp" "$TMP/db7.resp" "$TMP/meta.json" "$TMP/rel/"
 redis_start DSTR "$TMP/dstr"
 expect_exit 0 "$CAIRN" --json restore redis "$TMP/rel" --to "redis://127.0.0.1:$DSTR"
 expect_eq "$(pyjson 'd["strings_as_set"]')" 1 "big strings sent as SET"
+expect_eq "$(pyjson 'd["strings_batched"]')" "$plain" "small plain strings sent in MSETs (relative TTLs)"
 expect_eq "$(redis-cli -p "$DSTR" DEBUG DIGEST)" "$src_digest" "DEBUG DIGEST (relative TTLs)"
 python3 "$GEN" ttlcmp "$SRC" "$DSTR" || fail "TTLs differ after the restore with relative TTLs"
 
@@ -189,6 +197,14 @@ expect_err_line "db0: .*(invalid bulk length|Protocol error|closed the connectio
 redis_start EVICT "$TMP/evict" --maxmemory 6mb --maxmemory-policy allkeys-random
 expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$EVICT" --db 3
 expect_err_line "db3: [0-9]+ of the 60000 keys restored are not on the server"
+
+# 6c. A target without MSET (renamed away): each failed MSET counts as
+#     the commands of its keys, and the first error is shown.
+redis_start NOMSET "$TMP/nomset" --rename-command MSET '""'
+want=$(python3 "$GEN" plainstrings --db 7 --match 'k7:*:plain' "$SRC")
+((want > 500)) || fail "$want plain strings of db7 matching k7:*:plain (expected above 500)"
+expect_exit 1 "$CAIRN" restore redis latest:/redis --to "redis://127.0.0.1:$NOMSET" --db 7 --match 'k7:*:plain'
+expect_err_line "db7: $want of 40000 commands failed; the first: 127\.0\.0\.1:$NOMSET: ERR unknown command 'MSET', with args beginning with: 'k7:[0-9]+:plain' "
 
 # 7. Failures: wrong password, nothing listening, the server killed in the
 #    middle of the dump; no snapshot for any of them.

@@ -12,12 +12,16 @@ over plain sockets (no packages).
       A cluster node: one line per master, ordered by its lowest slot,
       "<first-slot>-<last-slot> <DEBUG DIGEST>"; a plain server: its
       DEBUG DIGEST.
+  redisgen.py plainstrings [--db N] [--match PATTERN] PORT
+      The number of strings without a TTL and shorter than 64 KiB (in all
+      databases, or in N; matching PATTERN).
   redisgen.py counts [--cluster] PORT
       "db<N> <DBSIZE>" for each database with keys (--cluster, which a
       cluster node needs: db0 summed over the masters).
 
 The dataset: N small keys (default 200,000; 30,000 with --cluster) of every
-type -- strings (raw and integer-encoded), lists, sets (listpack/hashtable
+type -- strings (raw, of every length encoding, and integer-encoded in
+8, 16 and 32 bits), lists, sets (listpack/hashtable
 and intset), hashes, sorted sets, streams (half with a consumer group that
 has delivered a message to a consumer, so its PEL is not empty) -- with
 binary-safe keys and values (CR, LF, NUL, invalid UTF-8, {hash tags}),
@@ -271,6 +275,7 @@ def connect(port, cluster):
 WEIRD = [b"cr\r", b"lf\n", b"nul\x00x", b"\xff\xfe\x80bad", b"crlf\r\nx\x00\r\n", b" ",
          b"{}empty", b"{unclosed", b"}{t\x00ag}", b"plain"]
 KINDS = 9
+RAW_LENGTHS = (0, 1, 63, 64, 16383, 16384, 65535)  # every 101st string of kind 0 for each
 
 
 def fill_small(t, rnd, db, n):
@@ -283,7 +288,11 @@ def fill_small(t, rnd, db, n):
             k = b"{tag%d}" % (i % 50) + k
         kind = i % KINDS
         if kind == 0:
-            t.send("SET", k, rnd.randbytes(20))
+            # Random bytes (LZF cannot shrink them): every length encoding
+            # of a DUMP payload (6, 14 and 32 bits), on both sides of each
+            # limit, now and then.
+            j = (i // KINDS) % 101
+            t.send("SET", k, rnd.randbytes(RAW_LENGTHS[j] if j < len(RAW_LENGTHS) else 20))
         elif kind == 1:
             t.send("DEL", k)  # lists and streams: the same again on a second run
             t.send("RPUSH", k, b"a\r\n", b"\x00", b"\xff", b"x" * (i % 50))
@@ -306,7 +315,8 @@ def fill_small(t, rnd, db, n):
         elif kind == 6:
             t.send("SET", k, b"plain %d" % i)
         elif kind == 7:
-            t.send("SET", k, i * 7919)  # integer-encoded
+            # integer-encoded: in a DUMP payload as 8, 16 or 32 bits
+            t.send("SET", k, (i * 7919, -(i % 128), -(i % 32768), -i * 7919)[(i // KINDS) % 4])
         else:
             t.send("SADD", k, i, -i, 1 << 40)  # intset
         if rnd.random() < 1 / 3:
@@ -450,6 +460,29 @@ def ttlcmp(argv):
     print("ttl ok: %d keys, %d with a TTL" % (n, with_ttl))
 
 
+def plainstrings(argv):
+    p = argparse.ArgumentParser(prog="redisgen.py plainstrings",
+                                description="The number of strings without a TTL and of less than 64 KiB.")
+    p.add_argument("--db", type=int, help="in this database only (default: all)")
+    p.add_argument("--match", default="*", help="only keys matching this pattern")
+    p.add_argument("port", type=int)
+    a = p.parse_args(argv)
+    c = Conn(a.port)
+    n = 0
+    for db in keyspace_dbs(c) if a.db is None else [a.db]:
+        c.call("SELECT", db)
+        cur = b"0"
+        while True:
+            cur, keys = c.call("SCAN", cur, "MATCH", a.match, "COUNT", 1000)
+            c.s.sendall(b"".join(enc("TYPE", k) + enc("PTTL", k) for k in keys))
+            plain = [k for k in keys if (c.reply(), c.reply()) == (b"string", -1)]
+            c.s.sendall(b"".join(enc("STRLEN", k) for k in plain))
+            n += sum(c.reply() < 65536 for _ in plain)
+            if cur == b"0":
+                break
+    print(n)
+
+
 def digests(argv):
     p = argparse.ArgumentParser(prog="redisgen.py digests",
                                 description="DEBUG DIGEST of a server, or of each master of a cluster.")
@@ -505,7 +538,7 @@ def relttl(argv):
 
 
 def main(argv):
-    cmds = {"ttlcmp": ttlcmp, "digests": digests, "counts": counts, "relttl": relttl}
+    cmds = {"ttlcmp": ttlcmp, "digests": digests, "counts": counts, "relttl": relttl, "plainstrings": plainstrings}
     if argv and argv[0] in cmds:
         cmds[argv[0]](argv[1:])
     else:
