@@ -29,11 +29,19 @@ struct Pool {
         int error;
         char errmsg[1024];
         /* recycled buffers; each starts with its capacity (see buf_base) */
-        uint8_t *spare[4];
+        uint8_t *spare[64];
         unsigned nspare;
+        size_t spare_bytes; /* their capacities; at most 2 max_bytes + SPARE_SLACK */
+        size_t fresh, reused; /* buffers handed out: allocated, or a spare */
 };
 
 #define BUF_HDR 16
+#define BUF_MIN ((size_t)64 << 10) /* a small file's chunk: a small buffer */
+/* As many buffers are kept for reuse as the queue can hold at once (its
+ * bytes, rounded up to powers of two, and a chunk of the largest size):
+ * a freed one came back as fresh pages (a page fault and a zeroed page
+ * each 4 KiB, costly on this kind of VM). */
+#define SPARE_SLACK ((size_t)8 << 20)
 
 static size_t buf_cap(const uint8_t *data)
 {
@@ -45,25 +53,38 @@ static size_t buf_cap(const uint8_t *data)
 static void buf_release(Pool *p, uint8_t *data)
 {
         /* called with p->mu held */
-        if (p->nspare < ELEMENTSOF(p->spare))
+        size_t cap = buf_cap(data);
+        if (p->nspare < ELEMENTSOF(p->spare) && p->spare_bytes + cap <= 2 * p->max_bytes + SPARE_SLACK) {
                 p->spare[p->nspare++] = data;
-        else
+                p->spare_bytes += cap;
+        } else {
                 free(data - BUF_HDR);
+        }
 }
 
 uint8_t *pool_buf_get(Pool *p, size_t n)
 {
         pthread_mutex_lock(&p->mu);
+        /* the smallest that fits: big buffers stay for big chunks */
+        unsigned best = p->nspare;
         for (unsigned i = 0; i < p->nspare; i++)
-                if (buf_cap(p->spare[i]) >= n) {
-                        uint8_t *d = p->spare[i];
-                        p->spare[i] = p->spare[--p->nspare];
-                        pthread_mutex_unlock(&p->mu);
-                        return d;
-                }
+                if (buf_cap(p->spare[i]) >= n && (best == p->nspare || buf_cap(p->spare[i]) < buf_cap(p->spare[best])))
+                        best = i;
+        if (best < p->nspare) {
+                uint8_t *d = p->spare[best];
+                p->spare_bytes -= buf_cap(d);
+                p->spare[best] = p->spare[--p->nspare];
+                p->reused++;
+                pthread_mutex_unlock(&p->mu);
+                return d;
+        }
+        p->fresh++;
         pthread_mutex_unlock(&p->mu);
-        /* round up so a buffer fits most later chunks too */
-        size_t cap = n < ((size_t)2 << 20) ? ((size_t)2 << 20) : n;
+        /* a power of two: a buffer fits later chunks of about its size too
+         * (one of exactly n bytes fitted no bigger chunk) */
+        size_t cap = BUF_MIN;
+        while (cap < n)
+                cap *= 2;
         uint8_t *base = malloc(cap + BUF_HDR);
         if (!base)
                 return NULL;
@@ -179,6 +200,14 @@ int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, 
         pthread_cond_signal(&p->has_work);
         pthread_mutex_unlock(&p->mu);
         return 0;
+}
+
+void pool_buffer_counts(Pool *p, size_t *fresh, size_t *reused)
+{
+        pthread_mutex_lock(&p->mu);
+        *fresh = p->fresh;
+        *reused = p->reused;
+        pthread_mutex_unlock(&p->mu);
 }
 
 int pool_drain(Pool *p)

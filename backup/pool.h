@@ -19,6 +19,9 @@ int pool_new(Repo *r, unsigned workers, size_t max_queued_bytes, Pool **out);
  * allocates a handful of them, not one per chunk (each fresh allocation
  * of a megabyte costs page faults and shows as system time). */
 uint8_t *pool_buf_get(Pool *p, size_t n);
+/* How many buffers pool_buf_get allocated, and how many it handed out
+ * again. */
+void pool_buffer_counts(Pool *p, size_t *fresh, size_t *reused);
 /* Queue a blob; data must come from pool_buf_get and the pool owns it.
  * Blocks while the queue is full. Returns the first error any worker hit,
  * so a producer stops early. */
