@@ -14,6 +14,7 @@ typedef struct Job {
         uint8_t id[ID_LEN];
         uint8_t *data;
         size_t n;
+        CompressHint *hint; /* a reference, or NULL */
 } Job;
 
 struct Pool {
@@ -109,7 +110,8 @@ static void *worker(void *arg)
                 bool failed = p->error != 0;
                 pthread_mutex_unlock(&p->mu);
 
-                int rc = failed ? 0 : repo_blob_save_id(p->repo, j->type, j->id, j->data, j->n, NULL);
+                int rc = failed ? 0 : repo_blob_save_hint(p->repo, j->type, j->id, j->data, j->n, j->hint, NULL);
+                compress_hint_unref(j->hint);
 
                 pthread_mutex_lock(&p->mu);
                 if (rc < 0 && !p->error) {
@@ -166,7 +168,7 @@ static int pool_error(Pool *p)
         return p->error;
 }
 
-int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, size_t n)
+int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, size_t n, CompressHint *hint)
 {
         Job *j = malloc(sizeof(*j));
         if (!j) {
@@ -180,6 +182,7 @@ int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, 
         memcpy(j->id, id, ID_LEN);
         j->data = data;
         j->n = n;
+        j->hint = NULL;
         pthread_mutex_lock(&p->mu);
         /* one job always fits, however large, or a big chunk would wait forever */
         while (!p->error && p->queued_bytes && p->queued_bytes + n > p->max_bytes)
@@ -191,6 +194,7 @@ int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, 
                 free(j);
                 return rc;
         }
+        j->hint = compress_hint_ref(hint);
         if (p->tail)
                 p->tail->next = j;
         else
@@ -234,6 +238,7 @@ void pool_free(Pool *p)
                 Job *j = p->head;
                 p->head = j->next;
                 free(j->data - BUF_HDR);
+                compress_hint_unref(j->hint);
                 free(j);
         }
         for (unsigned i = 0; i < p->nspare; i++)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compress.h"
 #include "repo.h"
 
 typedef struct Pool Pool;
@@ -23,9 +24,10 @@ uint8_t *pool_buf_get(Pool *p, size_t n);
  * again. */
 void pool_buffer_counts(Pool *p, size_t *fresh, size_t *reused);
 /* Queue a blob; data must come from pool_buf_get and the pool owns it.
- * Blocks while the queue is full. Returns the first error any worker hit,
- * so a producer stops early. */
-int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, size_t n);
+ * hint: the compression hint of its file (the job takes a reference), or
+ * NULL. Blocks while the queue is full. Returns the first error any
+ * worker hit, so a producer stops early. */
+int pool_submit(Pool *p, uint8_t type, const uint8_t id[ID_LEN], uint8_t *data, size_t n, CompressHint *hint);
 /* Wait until every queued blob is saved; returns the first error. */
 int pool_drain(Pool *p);
 /* Stops the workers (after draining). NULL is a no-op. */

@@ -18,6 +18,7 @@ struct Sink {
         size_t ncontent, capcontent;
         uint64_t size;
         uint64_t total, total_new, scanned;
+        CompressHint *hint; /* of the current file, once it has a second chunk */
 };
 
 int sink_new(Repo *r, Pool *p, Sink **out)
@@ -43,6 +44,7 @@ void sink_free(Sink *s)
 {
         if (!s)
                 return;
+        compress_hint_unref(s->hint);
         free(s->buf);
         free(s->content);
         free(s);
@@ -53,9 +55,12 @@ void sink_begin(Sink *s)
         s->start = s->end = 0;
         s->ncontent = 0;
         s->size = 0;
+        compress_hint_unref(s->hint);
+        s->hint = NULL;
 }
 
-static int emit(Sink *s, const uint8_t *p, size_t n)
+/* more: a chunk of the file follows this one */
+static int emit(Sink *s, const uint8_t *p, size_t n, bool more)
 {
         if (s->ncontent == s->capcontent) {
                 size_t cap = s->capcontent ? s->capcontent * 2 : 16;
@@ -76,7 +81,10 @@ static int emit(Sink *s, const uint8_t *p, size_t n)
                 return -ENOMEM;
         memcpy(copy, p, n);
         __atomic_add_fetch(&s->total_new, n, __ATOMIC_RELAXED);
-        return pool_submit(s->pool, BLOB_DATA, id, copy, n);
+        /* a file of one chunk gets no hint: nothing to learn for */
+        if (!s->hint && (more || s->ncontent > 1))
+                s->hint = compress_hint_new();
+        return pool_submit(s->pool, BLOB_DATA, id, copy, n, s->hint);
 }
 
 /* Cut every chunk whose end is known; with eof, the rest too. Without
@@ -92,7 +100,7 @@ static int cut(Sink *s, bool eof)
                 s->scanned += n ? n : MIN(s->end - s->start, s->max);
                 if (n == 0)
                         break;
-                int r = emit(s, s->buf + s->start, n);
+                int r = emit(s, s->buf + s->start, n, !eof || n < s->end - s->start);
                 if (r < 0)
                         return r;
                 s->start += n;

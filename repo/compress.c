@@ -17,6 +17,7 @@
 typedef struct Ctx {
         ZSTD_CCtx *c;
         ZSTD_DCtx *d;
+        Buf trial; /* a hint's probe: the blob at zstd 1 */
 } Ctx;
 
 static pthread_key_t ctx_key;
@@ -27,6 +28,7 @@ static void ctx_free(void *p)
         Ctx *x = p;
         ZSTD_freeCCtx(x->c);
         ZSTD_freeDCtx(x->d);
+        buf_free(&x->trial);
         free(x);
 }
 
@@ -100,8 +102,72 @@ static bool looks_incompressible(ZSTD_CCtx *cctx, const uint8_t *p, size_t n)
         return ZSTD_isError(c) || c > SAMPLE - SAMPLE / 32;
 }
 
-int compress_blob(int level, const void *p, size_t n, Buf *out)
+/* zstd at zlevel into out after its header byte; the frame's size, or
+ * 0 when it failed or saved nothing. */
+static size_t zstd_into(ZSTD_CCtx *cctx, const void *p, size_t n, int zlevel, Buf *out, int *err)
 {
+        size_t bound = ZSTD_compressBound(n);
+        *err = buf_reserve(out, bound + 1);
+        if (*err < 0)
+                return 0;
+        size_t c = ZSTD_compressCCtx(cctx, out->data + out->len + 1, bound, p, n, zlevel);
+        return ZSTD_isError(c) || c >= n ? 0 : c;
+}
+
+/* Until a hint's first probe has decided (zlevel 0), the other workers'
+ * blobs of that file wait for it: going ahead at zstd 3 meanwhile cost a
+ * short file most of what the hint saves. One condition serves every
+ * hint: a first decision comes once a file. */
+static pthread_mutex_t decide_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t decided = PTHREAD_COND_INITIALIZER;
+
+static void decide(CompressHint *h, int zlevel)
+{
+        pthread_mutex_lock(&decide_mu);
+        __atomic_store_n(&h->zlevel, zlevel, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&decided);
+        pthread_mutex_unlock(&decide_mu);
+}
+
+static int decision(CompressHint *h)
+{
+        int z = __atomic_load_n(&h->zlevel, __ATOMIC_ACQUIRE);
+        if (z)
+                return z;
+        pthread_mutex_lock(&decide_mu);
+        while (!(z = __atomic_load_n(&h->zlevel, __ATOMIC_ACQUIRE)))
+                pthread_cond_wait(&decided, &decide_mu);
+        pthread_mutex_unlock(&decide_mu);
+        return z;
+}
+
+CompressHint *compress_hint_new(void)
+{
+        CompressHint *h = calloc(1, sizeof(*h));
+        if (h)
+                h->refs = 1; /* zlevel 0: not decided yet */
+        return h;
+}
+
+CompressHint *compress_hint_ref(CompressHint *h)
+{
+        if (h)
+                __atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
+        return h;
+}
+
+void compress_hint_unref(CompressHint *h)
+{
+        if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
+                free(h);
+}
+
+int compress_blob_hint(int level, CompressHint *h, const void *p, size_t n, Buf *out, int *used)
+{
+        int dummy;
+        if (!used)
+                used = &dummy;
+        *used = 0;
         if (level == COMPRESS_OFF || n < 64)
                 return append_raw(p, n, out);
         Ctx *x = ctx_get();
@@ -110,16 +176,38 @@ int compress_blob(int level, const void *p, size_t n, Buf *out)
         ZSTD_CCtx *cctx = x->c;
         if (looks_incompressible(cctx, p, n))
                 return append_raw(p, n, out);
-        size_t bound = ZSTD_compressBound(n);
-        int r = buf_reserve(out, bound + 1);
+        if (level != COMPRESS_AUTO)
+                h = NULL;
+        bool probe = h && __atomic_fetch_add(&h->seq, 1, __ATOMIC_RELAXED) % COMPRESS_PROBE_EVERY == 0;
+        int zlevel = !h ? zstd_level(level) : probe ? zstd_level(COMPRESS_AUTO) : decision(h);
+        int r;
+        size_t c = zstd_into(cctx, p, n, zlevel, out, &r), f = 0;
+        if (probe && r == 0) {
+                x->trial.len = 0;
+                f = zstd_into(cctx, p, n, 1, &x->trial, &r);
+        }
+        if (probe) /* decided even when it failed: nobody waits forever */
+                decide(h, r == 0 && f && (!c || f <= c + c / 100) ? 1 : zstd_level(COMPRESS_AUTO));
         if (r < 0)
                 return r;
-        size_t c = ZSTD_compressCCtx(cctx, out->data + out->len + 1, bound, p, n, zstd_level(level));
-        if (ZSTD_isError(c) || c >= n)
+        if (f && (!c || f < c)) { /* the probe's smaller output */
+                memcpy(out->data + out->len + 1, x->trial.data + 1, f);
+                c = f;
+                zlevel = 1;
+        }
+        if (!c)
                 return append_raw(p, n, out);
+        if (h && zlevel == 1)
+                __atomic_add_fetch(&h->fast, 1, __ATOMIC_RELAXED);
+        *used = zlevel;
         out->data[out->len] = 1;
         out->len += c + 1;
         return 0;
+}
+
+int compress_blob(int level, const void *p, size_t n, Buf *out)
+{
+        return compress_blob_hint(level, NULL, p, n, out, NULL);
 }
 
 const uint8_t *compress_stored(const void *p, size_t n, size_t raw_len)

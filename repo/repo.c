@@ -737,6 +737,12 @@ static int uploads_wait(Repo *r)
 
 int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const void *p, size_t n, bool *added)
 {
+        return repo_blob_save_hint(r, type, id, p, n, NULL, added);
+}
+
+int repo_blob_save_hint(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const void *p, size_t n,
+                        CompressHint *hint, bool *added)
+{
         IndexEntry pending = {.pack = INDEX_PACK_PENDING, .type = type};
         pthread_mutex_lock(&r->mu);
         int rc = index_add(r->index, id, &pending);
@@ -759,9 +765,10 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
         }
         sealed->len = 0;
         rc = buf_reserve(sealed, 24);
+        int zlevel = 0;
         if (rc == 0) {
                 sealed->len = 24;
-                rc = compress_blob(r->compression, p, n, sealed);
+                rc = compress_blob_hint(r->compression, hint, p, n, sealed, &zlevel);
         }
         if (rc == 0)
                 rc = buf_reserve(sealed, 16);
@@ -792,6 +799,8 @@ int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const voi
         r->stats.blobs_new[type]++;
         r->stats.bytes_new_raw += n;
         r->stats.bytes_new_stored += sealed->len;
+        if (hint && zlevel == 1 && r->compression == COMPRESS_AUTO)
+                r->stats.blobs_zstd1++;
         if (pack_writer_size(r->writers[type]) >= r->pack_size) {
                 full = r->writers[type];
                 r->writers[type] = NULL;

@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "chunker.h"
+#include "compress.h"
 #include "crypto.h"
 #include "index.h"
 #include "key.h"
@@ -37,6 +38,7 @@ typedef struct RepoStats {
         uint64_t bytes_new_stored; /* sealed bytes of new blobs in packs */
         uint64_t packs_written;
         uint64_t pack_buffers_reused; /* packs filled in a written pack's buffer */
+        uint64_t blobs_zstd1; /* "auto" blobs stored at zstd 1, as their file's hint said */
 } RepoStats;
 
 int repo_init(const char *location, const char *pw, size_t pwlen, const RepoInitOptions *opt, Repo **out);
@@ -75,6 +77,10 @@ Index *repo_index(Repo *r);
 int repo_blob_save(Repo *r, uint8_t type, const void *p, size_t n, uint8_t id_out[ID_LEN], bool *added);
 /* Same with an id the caller computed already (crypto_blob_id). */
 int repo_blob_save_id(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const void *p, size_t n, bool *added);
+/* The same, compressed with the hint of the file it belongs to (see
+ * compress.h; NULL: none). */
+int repo_blob_save_hint(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const void *p, size_t n,
+                        CompressHint *hint, bool *added);
 bool repo_blob_has(Repo *r, const uint8_t id[ID_LEN]);
 /* Append the plaintext of a blob to out. -ENOENT unknown id, -EBADMSG
  * damaged. Thread-safe. */

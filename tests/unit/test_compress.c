@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include "compress.h"
+#include "gen.h"
 
 static uint64_t xorshift64(uint64_t *s)
 {
@@ -231,4 +232,102 @@ Test(compress, wrong_raw_len_is_ebadmsg)
         free(text);
         buf_free(&stored);
         buf_free(&back);
+}
+
+/* Blobs of n bytes of gen(seed) with one hint; each must come back. */
+static void hinted(CompressHint *h, int level, uint8_t *(*gen)(size_t, uint64_t), unsigned blobs, size_t n)
+{
+        Buf stored = {0}, back = {0};
+        for (unsigned i = 0; i < blobs; i++) {
+                uint8_t *p = gen(n, 77 + i);
+                stored.len = back.len = 0;
+                int used = -1;
+                cr_assert_eq(compress_blob_hint(level, h, p, n, &stored, &used), 0);
+                cr_assert(used != 0, "blob %u stored raw", i);
+                cr_assert_eq(stored.data[0], 1, "blob %u stored raw", i);
+                cr_assert_eq(compress_unblob(stored.data, stored.len, n, &back), 0);
+                cr_assert_eq(back.len, n);
+                cr_assert_arr_eq(back.data, p, n);
+                free(p);
+        }
+        buf_free(&stored);
+        buf_free(&back);
+}
+
+static uint8_t *gen_records(size_t n, uint64_t seed)
+{
+        return record_bytes(n, seed);
+}
+
+static uint8_t *gen_log(size_t n, uint64_t seed)
+{
+        return (uint8_t *)log_bytes(n, seed);
+}
+
+/* The premise of the hint, on these generators: zstd 1 is within 1% of
+ * zstd 3 on records and not on logs. */
+Test(compress, hint_premise)
+{
+        size_t n = 256 * 1024, bound = ZSTD_compressBound(n);
+        uint8_t *out = malloc(bound);
+        uint8_t *rec = record_bytes(n, 1), *log = (uint8_t *)log_bytes(n, 1);
+        size_t r1 = ZSTD_compress(out, bound, rec, n, 1), r3 = ZSTD_compress(out, bound, rec, n, 3);
+        size_t l1 = ZSTD_compress(out, bound, log, n, 1), l3 = ZSTD_compress(out, bound, log, n, 3);
+        cr_assert_leq(r1, r3 + r3 / 100, "records: zstd 1 %zu, zstd 3 %zu", r1, r3);
+        cr_assert_gt(l1, l3 + l3 / 50, "logs: zstd 1 %zu, zstd 3 %zu", l1, l3);
+        cr_assert_lt(r3, n * 3 / 5, "records compress: %zu of %zu", r3, n);
+        free(out);
+        free(rec);
+        free(log);
+}
+
+/* Records: after the first blob (the probe) the file's blobs go at zstd 1. */
+Test(compress, hint_picks_zstd1_where_it_is_as_good)
+{
+        CompressHint *h = compress_hint_new();
+        cr_assert_not_null(h);
+        hinted(h, COMPRESS_AUTO, gen_records, 5, 256 * 1024);
+        cr_assert_eq(h->zlevel, 1);
+        cr_assert_geq(h->fast, 4, "%u of 5 blobs at zstd 1", h->fast);
+        cr_assert_eq(h->seq, 5);
+        compress_hint_unref(h);
+}
+
+/* Logs: the probe keeps zstd 3, and no blob is stored at zstd 1. */
+Test(compress, hint_keeps_zstd3_where_it_pays)
+{
+        CompressHint *h = compress_hint_new();
+        hinted(h, COMPRESS_AUTO, gen_log, 5, 256 * 1024);
+        cr_assert_eq(h->zlevel, 3);
+        cr_assert_eq(h->fast, 0);
+        compress_hint_unref(h);
+}
+
+/* A stream that turns from logs to records: the probe of blob
+ * COMPRESS_PROBE_EVERY looks again and moves it to zstd 1. */
+Test(compress, hint_looks_again)
+{
+        CompressHint *h = compress_hint_new();
+        hinted(h, COMPRESS_AUTO, gen_log, COMPRESS_PROBE_EVERY, 64 * 1024 * 2);
+        cr_assert_eq(h->zlevel, 3);
+        cr_assert_eq(h->fast, 0);
+        hinted(h, COMPRESS_AUTO, gen_records, 2, 64 * 1024 * 2);
+        cr_assert_eq(h->zlevel, 1);
+        cr_assert_geq(h->fast, 1);
+        compress_hint_unref(h);
+}
+
+/* Only "auto" follows a hint; "max" and "fast" keep their level. */
+Test(compress, hint_only_under_auto)
+{
+        CompressHint *h = compress_hint_new();
+        hinted(h, COMPRESS_MAX, gen_records, 2, 256 * 1024);
+        hinted(h, COMPRESS_FAST, gen_records, 2, 256 * 1024);
+        cr_assert_eq(h->seq, 0);
+        cr_assert_eq(h->fast, 0);
+        cr_assert_eq(h->zlevel, 0, "decided without a probe");
+        cr_assert_eq(compress_hint_ref(h), h);
+        cr_assert_eq(h->refs, 2);
+        compress_hint_unref(h);
+        compress_hint_unref(h);
 }

@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "compress.h"
+#include "gen.h"
 #include "pool.h"
 #include "repo.h"
 #include "sink.h"
@@ -25,15 +26,20 @@ TestSuite(sink, .init = setup);
 
 static Backend *be; /* kept by the test, closed after the repository */
 
-static Repo *repo_mem(void)
+static Repo *repo_mem_level(int compression)
 {
         be = NULL;
         cr_assert_eq(backend_mem_open(&be), 0);
-        RepoInitOptions o = {.compression = COMPRESS_OFF};
+        RepoInitOptions o = {.compression = compression};
         cr_assert_eq(key_kdf_parse("min", &o.kdf), 0);
         Repo *r = NULL;
         cr_assert_eq(repo_init_on(be, "pw", 2, &o, &r), 0);
         return r;
+}
+
+static Repo *repo_mem(void)
+{
+        return repo_mem_level(COMPRESS_OFF);
 }
 
 /* Write data in pieces of `piece` bytes; the node gets the content list. */
@@ -119,7 +125,7 @@ Test(sink, pool_hands_out_its_buffers_again)
                 memset(b + 64, 0, n - 64);
                 uint8_t id[ID_LEN] = {0};
                 memcpy(id, &i, sizeof(i));
-                cr_assert_eq(pool_submit(p, BLOB_DATA, id, b, n), 0);
+                cr_assert_eq(pool_submit(p, BLOB_DATA, id, b, n, NULL), 0);
                 chunks++;
         }
         cr_assert_eq(pool_drain(p), 0);
@@ -130,6 +136,52 @@ Test(sink, pool_hands_out_its_buffers_again)
          * power-of-two sizes from 64 KiB to 8 MiB */
         cr_assert_leq(fresh, 64, "%zu buffers allocated for %zu chunks", fresh, chunks);
         pool_free(p);
+        repo_close(r);
+        backend_close(be);
+}
+
+/* One file through a sink and a pool; the blobs stored at zstd 1. */
+static uint64_t file_zstd1(Repo *r, const uint8_t *data, size_t n, size_t *chunks)
+{
+        Pool *p = NULL;
+        Sink *s = NULL;
+        RepoStats before, after;
+        repo_stats(r, &before);
+        cr_assert_eq(pool_new(r, 2, 8u << 20, &p), 0);
+        cr_assert_eq(sink_new(r, p, &s), 0);
+        sink_begin(s);
+        cr_assert_eq(sink_write(s, data, n), 0);
+        Node node = {0};
+        cr_assert_eq(sink_finish(s, &node), 0);
+        cr_assert_eq(pool_drain(p), 0);
+        *chunks = node.ncontent;
+        node_clear(&node);
+        sink_free(s);
+        pool_free(p);
+        repo_stats(r, &after);
+        return after.blobs_zstd1 - before.blobs_zstd1;
+}
+
+/* Under "auto" a file of several chunks gets a hint: binary records go
+ * at zstd 1 after the first chunk, logs stay at zstd 3, and a file of one
+ * chunk gets none (zstd 3). */
+Test(sink, files_learn_their_zstd_level)
+{
+        Repo *r = repo_mem_level(COMPRESS_AUTO);
+        size_t chunks, big = 12u << 20, small = 300u << 10;
+        uint8_t *rec = record_bytes(big, 5);
+        uint64_t fast = file_zstd1(r, rec, big, &chunks);
+        cr_assert_gt(chunks, 4, "%zu chunks", chunks);
+        cr_assert_geq(fast, chunks - 1, "%llu of %zu chunks at zstd 1", (unsigned long long)fast, chunks);
+        uint8_t *one = record_bytes(small, 6);
+        cr_assert_eq(file_zstd1(r, one, small, &chunks), 0);
+        cr_assert_eq(chunks, 1);
+        char *log = log_bytes(big, 7);
+        cr_assert_eq(file_zstd1(r, (uint8_t *)log, big, &chunks), 0);
+        cr_assert_gt(chunks, 4);
+        free(rec);
+        free(one);
+        free(log);
         repo_close(r);
         backend_close(be);
 }
