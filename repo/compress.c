@@ -114,33 +114,6 @@ static size_t zstd_into(ZSTD_CCtx *cctx, const void *p, size_t n, int zlevel, Bu
         return ZSTD_isError(c) || c >= n ? 0 : c;
 }
 
-/* Until a hint's first probe has decided (zlevel 0), the other workers'
- * blobs of that file wait for it: going ahead at zstd 3 meanwhile cost a
- * short file most of what the hint saves. One condition serves every
- * hint: a first decision comes once a file. */
-static pthread_mutex_t decide_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t decided = PTHREAD_COND_INITIALIZER;
-
-static void decide(CompressHint *h, int zlevel)
-{
-        pthread_mutex_lock(&decide_mu);
-        __atomic_store_n(&h->zlevel, zlevel, __ATOMIC_RELEASE);
-        pthread_cond_broadcast(&decided);
-        pthread_mutex_unlock(&decide_mu);
-}
-
-static int decision(CompressHint *h)
-{
-        int z = __atomic_load_n(&h->zlevel, __ATOMIC_ACQUIRE);
-        if (z)
-                return z;
-        pthread_mutex_lock(&decide_mu);
-        while (!(z = __atomic_load_n(&h->zlevel, __ATOMIC_ACQUIRE)))
-                pthread_cond_wait(&decided, &decide_mu);
-        pthread_mutex_unlock(&decide_mu);
-        return z;
-}
-
 CompressHint *compress_hint_new(void)
 {
         CompressHint *h = calloc(1, sizeof(*h));
@@ -179,15 +152,21 @@ int compress_blob_hint(int level, CompressHint *h, const void *p, size_t n, Buf 
         if (level != COMPRESS_AUTO)
                 h = NULL;
         bool probe = h && __atomic_fetch_add(&h->seq, 1, __ATOMIC_RELAXED) % COMPRESS_PROBE_EVERY == 0;
-        int zlevel = !h ? zstd_level(level) : probe ? zstd_level(COMPRESS_AUTO) : decision(h);
+        /* until the first probe has decided (zlevel 0), zstd 3: other
+         * workers do not wait for it (a core would sit idle while the
+         * producer's queue is full; no faster in A/B runs) */
+        int zlevel = zstd_level(level);
+        if (h && !probe)
+                zlevel = __atomic_load_n(&h->zlevel, __ATOMIC_RELAXED) ?: zlevel;
         int r;
         size_t c = zstd_into(cctx, p, n, zlevel, out, &r), f = 0;
         if (probe && r == 0) {
                 x->trial.len = 0;
                 f = zstd_into(cctx, p, n, 1, &x->trial, &r);
         }
-        if (probe) /* decided even when it failed: nobody waits forever */
-                decide(h, r == 0 && f && (!c || f <= c + c / 100) ? 1 : zstd_level(COMPRESS_AUTO));
+        if (probe)
+                __atomic_store_n(&h->zlevel, r == 0 && f && (!c || f <= c + c / 100) ? 1 : zstd_level(COMPRESS_AUTO),
+                                 __ATOMIC_RELAXED);
         if (r < 0)
                 return r;
         if (f && (!c || f < c)) { /* the probe's smaller output */

@@ -147,7 +147,9 @@ static uint64_t file_zstd1(Repo *r, const uint8_t *data, size_t n, size_t *chunk
         Sink *s = NULL;
         RepoStats before, after;
         repo_stats(r, &before);
-        cr_assert_eq(pool_new(r, 2, 8u << 20, &p), 0);
+        /* one worker: the probe is done before the next blob is looked at
+         * (with two, blobs compressed meanwhile go at zstd 3) */
+        cr_assert_eq(pool_new(r, 1, 8u << 20, &p), 0);
         cr_assert_eq(sink_new(r, p, &s), 0);
         sink_begin(s);
         cr_assert_eq(sink_write(s, data, n), 0);
