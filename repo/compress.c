@@ -176,8 +176,6 @@ int compress_blob_hint(int level, CompressHint *h, const void *p, size_t n, Buf 
         }
         if (!c)
                 return append_raw(p, n, out);
-        if (h && zlevel == 1)
-                __atomic_add_fetch(&h->fast, 1, __ATOMIC_RELAXED);
         *used = zlevel;
         out->data[out->len] = 1;
         out->len += c + 1;

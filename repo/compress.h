@@ -22,13 +22,12 @@ int compress_blob(int level, const void *p, size_t n, Buf *out);
  * zstd 1, the smaller kept, and the blobs after it use zstd 1 when that
  * came within 1% of zstd 3's size, else zstd 3. On binary records
  * (the benchmark's .dat files) zstd 3 took 70% more time for 0.6% less
- * output; on text it saves 8-16%. Shared by the pool's workers: its
- * fields are read and written atomically; refs counts its holders. */
+ * output; on its logs and sources zstd 1 came out 13-27% larger. Shared
+ * by the pool's workers: its fields are read and written atomically. */
 typedef struct CompressHint {
-        unsigned refs;  /* holders: hint_unref frees it at 0 */
-        unsigned seq;   /* compressible blobs compressed with it */
-        int zlevel;     /* the zstd level for the next blobs; 0 until the first probe */
-        unsigned fast;  /* blobs stored at zstd 1 by the hint (stats, tests) */
+        unsigned refs; /* holders: compress_hint_unref frees it at 0 */
+        unsigned seq;  /* compressible blobs compressed with it */
+        int zlevel;    /* the zstd level for the next blobs; 0 until the first probe */
 } CompressHint;
 #define COMPRESS_PROBE_EVERY 32
 

@@ -799,7 +799,7 @@ int repo_blob_save_hint(Repo *r, uint8_t type, const uint8_t id[ID_LEN], const v
         r->stats.blobs_new[type]++;
         r->stats.bytes_new_raw += n;
         r->stats.bytes_new_stored += sealed->len;
-        if (hint && zlevel == 1 && r->compression == COMPRESS_AUTO)
+        if (zlevel == 1) /* only a hint picks zstd 1 */
                 r->stats.blobs_zstd1++;
         if (pack_writer_size(r->writers[type]) >= r->pack_size) {
                 full = r->writers[type];

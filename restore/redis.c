@@ -555,7 +555,7 @@ static int load_command(Loader *l, RespReader *rd)
         l->to = NULL;
         uint64_t vfrom = 0, vto = 0;
         char num[24] = "";
-        bool ttl = false;
+        long long ttl = 0; /* a RESTORE's, in ms (absolute with ABSTTL) */
         char hdr[RESP_HEADER_MAX];
         buf_append(&l->head, hdr, resp_header(hdr, '*', (uint64_t)argc));
         bool restore = false;
@@ -592,9 +592,10 @@ static int load_command(Loader *l, RespReader *rd)
                                 StrKind sk = restore && (argc == 5 || argc == 6) && plain_ttl(&l->arg[2])
                                                      ? string_next(rd, &vfrom, &vto, num)
                                                      : STR_NONE;
-                                ttl = sk && strtoll(arg_cstr(&l->arg[2]), NULL, 10) > 0;
+                                if (restore)
+                                        ttl = strtoll(arg_cstr(&l->arg[2]), NULL, 10);
                                 l->as_set = sk == STR_RAW && vto - vfrom >= SET_MIN;
-                                l->as_mset = sk && !l->as_set && !ttl && !l->cluster;
+                                l->as_mset = sk && !l->as_set && ttl <= 0 && !l->cluster;
                                 if (!l->as_mset)
                                         rc = mset_flush(l); /* what was before goes first */
                                 if (rc == 0 && (l->as_set || l->as_mset)) {
@@ -602,7 +603,7 @@ static int load_command(Loader *l, RespReader *rd)
                                         char h[3 * RESP_HEADER_MAX];
                                         size_t hl = 0;
                                         if (l->as_set) {
-                                                hl = resp_header(h, '*', ttl ? 5 : 3);
+                                                hl = resp_header(h, '*', ttl > 0 ? 5 : 3);
                                                 hl += resp_header(h + hl, '$', 3);
                                                 memcpy(h + hl, "SET\r\n", 5);
                                                 hl += 5;
@@ -661,7 +662,7 @@ static int load_command(Loader *l, RespReader *rd)
                                          (int)MIN(l->arg[1].len, 64), (const char *)l->arg[1].data);
         }
         if (l->as_set) {
-                if (ttl) {
+                if (ttl > 0) {
                         const char *opt = l->abs ? "$4\r\nPXAT\r\n" : "$2\r\nPX\r\n";
                         rc = out_write(l, opt, strlen(opt));
                         if (rc == 0)
@@ -683,8 +684,7 @@ static int load_command(Loader *l, RespReader *rd)
                 redis_digest_end(&l->dk, l->dg);
                 l->commands++;
                 if (l->to) {
-                        long long t = strtoll(arg_cstr(&l->arg[2]), NULL, 10);
-                        int64_t exp = t <= 0 ? 0 : l->abs ? t : now_ms() + t;
+                        int64_t exp = ttl <= 0 ? 0 : l->abs ? ttl : now_ms() + ttl;
                         rc = keys_add(l, (const char *)l->arg[1].data, l->arg[1].len, exp);
                 }
         }

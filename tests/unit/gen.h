@@ -1,5 +1,7 @@
-/* gen.h — test data of two kinds the compression hint tells apart
- * (test_compress.c, test_sink.c). Fails the test when out of memory. */
+/* gen.h — test data for the unit tests: the xorshift64 generator their
+ * inputs come from (the same bytes on every machine), and two kinds of
+ * data the compression hint tells apart (test_compress.c, test_sink.c).
+ * Fails the test when out of memory. */
 #pragma once
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -7,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint64_t gen_next(uint64_t *s)
+static inline uint64_t xorshift64(uint64_t *s)
 {
-        uint64_t x = *s ? *s : 88172645463325252ull;
+        uint64_t x = *s;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -27,7 +29,7 @@ static inline uint8_t *record_bytes(size_t n, uint64_t seed)
                 uint8_t *r = p + off;
                 memcpy(r, &seq, 4);
                 memcpy(r + 4, &tim, 4);
-                uint64_t x = gen_next(&seed), y = gen_next(&seed);
+                uint64_t x = xorshift64(&seed), y = xorshift64(&seed);
                 r[8] = (uint8_t)(x & 0x3f);
                 r[10] = (uint8_t)((x >> 8) & (x >> 16) & (x >> 24));
                 memcpy(r + 12, "REC1", 4);
@@ -39,7 +41,7 @@ static inline uint8_t *record_bytes(size_t n, uint64_t seed)
 
 /* Log lines of words from a vocabulary of 256, picked with a skew, as
  * the benchmark's logs: zstd 3 finds more matches, well over 1% smaller. */
-static inline char *log_bytes(size_t n, uint64_t seed)
+static inline uint8_t *log_bytes(size_t n, uint64_t seed)
 {
         static const char *const syl[] = {"ba", "ker", "lo", "tion", "pa", "ck", "re", "st", "in", "dex",
                                           "sn", "ap", "or", "mu", "th", "ent"};
@@ -48,17 +50,17 @@ static inline char *log_bytes(size_t n, uint64_t seed)
         cr_assert_not_null(p);
         size_t k = 0;
         for (unsigned i = 0; k < n; i++) {
-                uint64_t x = gen_next(&seed);
+                uint64_t x = xorshift64(&seed);
                 k += (size_t)sprintf(p + k, "2026-12-06T%02u:%02u:%02u.%03uZ %s [%s%s]", i / 3600 % 24, i / 60 % 60,
                                      i % 60, (unsigned)(x % 1000), lvl[(x >> 10) % 4], syl[(x >> 12) % 4],
                                      syl[(x >> 14) % 16]);
                 for (unsigned w = 0, nw = 3 + (unsigned)(x >> 18) % 7; w < nw; w++) {
-                        uint64_t y = gen_next(&seed);
+                        uint64_t y = xorshift64(&seed);
                         unsigned a = (unsigned)(y & (y >> 4) & 15), b = (unsigned)((y >> 8) % 16);
                         k += (size_t)sprintf(p + k, " %s%s", syl[a], syl[b]);
                 }
                 k += (size_t)sprintf(p + k, " id=%u took=%ums\n", (unsigned)(x >> 24) % 100000,
                                      (unsigned)(x >> 44) % 1000);
         }
-        return p;
+        return (uint8_t *)p;
 }

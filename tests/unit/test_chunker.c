@@ -16,19 +16,11 @@
 #include <time.h>
 
 #include "chunker.h"
+#include "gen.h"
 
 #define MiB ((size_t)1024 * 1024)
 #define DATA_SEED UINT64_C(0x9E3779B97F4A7C15)
 #define PREFIX_SEED UINT64_C(0xD1B54A32D192ED03)
-
-static uint64_t xorshift64(uint64_t *s)
-{
-        uint64_t x = *s;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return *s = x;
-}
 
 /* Little-endian bytes of successive xorshift64 outputs. */
 static void fill_prng(uint8_t *p, size_t n, uint64_t seed)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gen.h"
 #include "index.h"
 
 static void setup(void)
@@ -21,15 +22,6 @@ static void setup(void)
 }
 
 TestSuite(index, .init = setup);
-
-static uint64_t xorshift64(uint64_t *s)
-{
-        uint64_t x = *s;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return *s = x;
-}
 
 static void random_id(uint64_t *s, uint8_t id[ID_LEN])
 {

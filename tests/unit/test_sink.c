@@ -178,8 +178,8 @@ Test(sink, files_learn_their_zstd_level)
         uint8_t *one = record_bytes(small, 6);
         cr_assert_eq(file_zstd1(r, one, small, &chunks), 0);
         cr_assert_eq(chunks, 1);
-        char *log = log_bytes(big, 7);
-        cr_assert_eq(file_zstd1(r, (uint8_t *)log, big, &chunks), 0);
+        uint8_t *log = log_bytes(big, 7);
+        cr_assert_eq(file_zstd1(r, log, big, &chunks), 0);
         cr_assert_gt(chunks, 4);
         free(rec);
         free(one);
