@@ -439,21 +439,29 @@ static void *worker(void *arg)
         return NULL;
 }
 
-/* With mu held: queue a task for the workers. */
-static void enqueue(BlobCache *c, Task *t)
+/* With mu held: queue the tasks head..tail (linked), behind the queued
+ * ones or, first, before them. */
+static void enqueue(BlobCache *c, Task *head, Task *tail, bool first)
 {
-        if (c->tasks_tail)
-                c->tasks_tail->next = t;
-        else
-                c->tasks = t;
-        c->tasks_tail = t;
-        pthread_cond_signal(&c->work);
+        if (first) {
+                tail->next = c->tasks;
+                c->tasks = head;
+                if (!c->tasks_tail)
+                        c->tasks_tail = tail;
+        } else {
+                if (c->tasks_tail)
+                        c->tasks_tail->next = head;
+                else
+                        c->tasks = head;
+                c->tasks_tail = tail;
+        }
+        pthread_cond_broadcast(&c->work);
 }
 
 /* The blobs go out in tasks of about TASK_BYTES each, in the order given,
  * so that the workers decode one reader's next blobs side by side and the
  * first of them is ready first. */
-void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
+static void prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n, bool first)
 {
         if (!c->nthreads || !n)
                 return;
@@ -462,7 +470,7 @@ void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
                 return;
         for (size_t i = 0; i < n; i++) /* the index has its own lock */
                 sizes[i] = repo_blob_size(c->repo, ids[i]);
-        Task *t = NULL;
+        Task *t = NULL, *head = NULL, *tail = NULL;
         uint64_t bytes = 0;
         size_t room = 0;
         pthread_mutex_lock(&c->mu);
@@ -493,18 +501,32 @@ void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
                 c->buckets[bucket(e->id)] = e;
                 t->v[t->n++] = e;
                 if ((bytes += (uint64_t)sizes[i]) >= TASK_BYTES || t->n == room) {
-                        enqueue(c, t);
+                        *(tail ? &tail->next : &head) = t;
+                        tail = t;
                         t = NULL;
                 }
         }
-        if (t && t->n)
-                enqueue(c, t);
-        else if (t) {
+        if (t && t->n) {
+                *(tail ? &tail->next : &head) = t;
+                tail = t;
+        } else if (t) {
                 free(t->v);
                 free(t);
         }
+        if (head)
+                enqueue(c, head, tail, first);
         pthread_mutex_unlock(&c->mu);
         free(sizes);
+}
+
+void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
+{
+        prefetch(c, ids, n, false);
+}
+
+void cache_prefetch_first(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
+{
+        prefetch(c, ids, n, true);
 }
 
 int cache_new(Repo *r, size_t max_bytes, unsigned workers, BlobCache **out)

@@ -25,7 +25,12 @@ int cache_get(BlobCache *c, const uint8_t id[ID_LEN], CacheEntry **out);
 void cache_put(BlobCache *c, CacheEntry *e);
 const uint8_t *cache_data(const CacheEntry *e);
 size_t cache_size(const CacheEntry *e);
-/* Load these blobs in the background unless cached or loading already. */
+/* Load these blobs in the background unless cached or loading already,
+ * after the blobs queued before. */
 void cache_prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n);
+/* The same, before every blob queued so far (in the order given): for
+ * what a reader needs next, such as the files of the directory a tree
+ * walk just entered, ahead of those of the directories it is still in. */
+void cache_prefetch_first(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n);
 /* Bytes held now (for tests and statfs). */
 size_t cache_bytes(BlobCache *c);

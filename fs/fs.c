@@ -24,6 +24,9 @@
 #define TIMEOUT_VIEW 1.0         /* views change when snapshots come and go */
 #define READAHEAD_BYTES (16u << 20)
 #define PREFETCH_LISTED 256 /* first blobs of listed files fetched ahead */
+#define EXPAND_DIRS 32           /* listed subdirectories whose trees are loaded ahead */
+#define EXPAND_BYTES (1u << 20)  /* ... and of whose files the first blobs are fetched */
+#define EXPAND_BLOBS 16
 #define PUSH_WINDOW (16u << 20) /* bytes of the next files pushed to the kernel */
 #define PUSH_FILES 256          /* ... and at most this many files */
 #define PUSH_MAX_FILE (8u << 20) /* bigger files are left to the kernel's read-ahead */
@@ -369,11 +372,18 @@ static int load_children(Fs *fs, Inode *i)
         uint8_t id[ID_LEN];
         memcpy(id, i->node.subtree, ID_LEN);
         pthread_mutex_unlock(&fs->mu);
+        /* through the cache: listing the parent prefetched it */
         Tree *t;
-        int rc = repo_tree_load(fs->repo, id, &t);
-        if (rc < 0) {
-                fprintf(stderr, "cairn: mount: %s\n", error_last());
-                error_clear();
+        CacheEntry *e;
+        int rc = cache_get(fs->cache, id, &e); /* a failed load is logged there */
+        if (rc == 0) {
+                rc = tree_decode(cache_data(e), cache_size(e), &t);
+                cache_put(fs->cache, e);
+                if (rc < 0) {
+                        char hex[ID_HEX_LEN + 1];
+                        util_hex(id, ID_LEN, hex);
+                        fprintf(stderr, "cairn: mount: tree %.16s is malformed\n", hex);
+                }
         }
         pthread_mutex_lock(&fs->mu);
         if (rc < 0)
@@ -513,6 +523,109 @@ static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
         free(target);
 }
 
+/* With mu held: make jobs for the pusher of d's files from child k on
+ * (before end) that the kernel knows and nobody read or queued, up to
+ * PUSH_WINDOW bytes and PUSH_FILES files; *n of them go to jobs. */
+static void push_from(Fs *fs, Inode *d, size_t k, size_t end, PushJob **jobs, size_t *n)
+{
+        *n = 0;
+        const Tree *t = d->children;
+        uint64_t window = 0;
+        size_t k0 = k;
+        for (end = MIN(end, t->n); k < end && k < k0 + PUSH_FILES && window < PUSH_WINDOW; k++) {
+                const Node *c = &t->nodes[k];
+                if (c->type != NODE_FILE)
+                        continue;
+                window += MIN(c->size, PUSH_MAX_FILE);
+                if (k < d->push_next || !c->size || c->size > PUSH_MAX_FILE || !c->ncontent ||
+                    c->ncontent > PUSH_MAX_BLOBS || c->links > 1)
+                        continue;
+                char key[40 + 256];
+                snprintf(key, sizeof(key), CHILD_KEY, (unsigned long)d->ino, c->name);
+                Inode *ci = inode_find_key(fs->inodes, key);
+                if (!ci || !ci->nlookup || ci->pushed)
+                        continue;
+                PushJob *j = push_job_new(ci->ino, (const uint8_t(*)[ID_LEN])c->content, c->ncontent, c->size);
+                if (!j)
+                        break;
+                ci->pushed = true;
+                jobs[(*n)++] = j;
+        }
+        d->push_next = MAX(d->push_next, k);
+}
+
+/* With mu held: f is read for the first time. When its directory's files
+ * are being read one after another (f comes after the one read before it,
+ * and at most where the pushed files end: those reach the reader without
+ * a read), make jobs for the pusher of the next ones. */
+static void push_ahead(Fs *fs, Inode *f, PushJob **jobs, size_t *n)
+{
+        *n = 0;
+        Inode *d = f->parent ? inode_get(fs->inodes, f->parent) : NULL;
+        if (!fs->pusher || !d || !d->children || f->pos >= d->children->n)
+                return;
+        bool sequential = d->read_next <= f->pos && f->pos <= MAX(d->read_next, d->push_next);
+        d->read_next = f->pos + 1;
+        if (sequential)
+                push_from(fs, d, f->pos + 1, SIZE_MAX, jobs, n);
+}
+
+/* The first blobs of t's files from child k on, about budget bytes of
+ * them and at most max, go to out; returns how many. */
+static size_t first_blobs(const Tree *t, size_t k, uint64_t budget, size_t max, uint8_t (*out)[ID_LEN])
+{
+        size_t n = 0;
+        uint64_t bytes = 0;
+        for (; k < t->n && n < max; k++) {
+                const Node *c = &t->nodes[k];
+                if (c->type != NODE_FILE || !c->ncontent)
+                        continue;
+                if ((bytes += c->size / c->ncontent) > budget)
+                        break;
+                memcpy(out[n++], c->content[0], ID_LEN);
+        }
+        return n;
+}
+
+/* After a listing, on the thread that answered it: the trees of the
+ * subdirectories listed (inos[k], 0 for one not to expand; their blobs
+ * were queued first) are loaded and installed, so that a walker entering
+ * one does not wait for its tree, and the first blobs of their files are
+ * queued (in one go: blobs of one pack are read together), so that the
+ * first files it reads there do not wait for their packs. Further files
+ * reach it through the pusher once it lists them. */
+static void expand_listed(Fs *fs, const fuse_ino_t *inos, const uint8_t (*ids)[ID_LEN], size_t n)
+{
+        if (!n)
+                return;
+        uint8_t(*pre)[ID_LEN] = malloc(EXPAND_DIRS * EXPAND_BLOBS * ID_LEN);
+        size_t npre = 0;
+        for (size_t k = 0; pre && k < n && k < EXPAND_DIRS; k++) {
+                CacheEntry *e;
+                Tree *t = NULL;
+                if (!inos[k] || cache_get(fs->cache, ids[k], &e) < 0)
+                        continue; /* a failed load was logged; listing it tells the reader */
+                int rc = tree_decode(cache_data(e), cache_size(e), &t);
+                cache_put(fs->cache, e);
+                if (rc < 0)
+                        continue;
+                pthread_mutex_lock(&fs->mu);
+                Inode *d = inode_get(fs->inodes, inos[k]);
+                if (d && d->kind == INODE_NODE && d->node.has_subtree && memcmp(d->node.subtree, ids[k], ID_LEN) == 0) {
+                        if (!d->children) {
+                                d->children = t;
+                                t = NULL;
+                        }
+                        npre += first_blobs(d->children, 0, EXPAND_BYTES, EXPAND_BLOBS, pre + npre);
+                }
+                pthread_mutex_unlock(&fs->mu);
+                tree_free(t);
+        }
+        if (npre)
+                cache_prefetch(fs->cache, (const uint8_t(*)[ID_LEN])pre, npre);
+        free(pre);
+}
+
 /* readdir and readdirplus share this: off counts entries after . and .. */
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
@@ -550,17 +663,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
          * order (tar, cp -r, rsync): start fetching their first blobs */
         uint8_t (*pre)[ID_LEN] = NULL;
         size_t npre = 0;
-        if (d->kind != INODE_VDIR && (pre = malloc(PREFETCH_LISTED * ID_LEN))) {
-                uint64_t bytes = 0;
-                for (size_t k = (size_t)(off > 2 ? off - 2 : 0); k < count && npre < PREFETCH_LISTED; k++) {
-                        const Node *n = &d->children->nodes[k];
-                        if (n->type != NODE_FILE || !n->ncontent)
-                                continue;
-                        if ((bytes += n->size / n->ncontent) > READAHEAD_BYTES)
-                                break;
-                        memcpy(pre[npre++], n->content[0], ID_LEN);
-                }
-        }
+        if (d->kind != INODE_VDIR && (pre = malloc(PREFETCH_LISTED * ID_LEN)))
+                npre = first_blobs(d->children, (size_t)(off > 2 ? off - 2 : 0), READAHEAD_BYTES, PREFETCH_LISTED, pre);
         for (size_t k = (size_t)off; k < count + 2; k++) {
                 const char *name;
                 char nbuf[16];
@@ -603,12 +707,44 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
                         i->nlookup++;
         }
         free(l.v);
+        /* ... and enters its subdirectories: their trees are fetched first */
+        PushJob *jobs[PUSH_FILES];
+        size_t njobs = 0, nsub = 0;
+        uint8_t(*sub)[ID_LEN] = NULL;
+        fuse_ino_t subino[EXPAND_DIRS];
+        if (d->kind != INODE_VDIR) {
+                size_t from = (size_t)(off > 2 ? off - 2 : 0), to = MIN(count, from + PREFETCH_LISTED);
+                for (size_t k = from; k < to; k++) {
+                        const Node *n = &d->children->nodes[k];
+                        if (n->type != NODE_DIR || !n->has_subtree)
+                                continue;
+                        char key[40 + 256];
+                        snprintf(key, sizeof(key), CHILD_KEY, (unsigned long)d->ino, n->name);
+                        Inode *ci = inode_find_key(fs->inodes, key);
+                        if ((ci && ci->children) || !(sub || (sub = malloc(PREFETCH_LISTED * ID_LEN))))
+                                continue;
+                        if (nsub < EXPAND_DIRS) /* with readdirplus the kernel knows it now */
+                                subino[nsub] = plus && ci ? ci->ino : 0;
+                        memcpy(sub[nsub++], n->subtree, ID_LEN);
+                }
+                /* the kernel asks for the next entries once it made the
+                 * ones before: their files can be pushed now (before, a
+                 * push could come before the inode and be refused) */
+                if (plus && fs->pusher && from > 0)
+                        push_from(fs, d, d->push_next, from, jobs, &njobs);
+        }
         pthread_mutex_unlock(&fs->mu);
         fuse_reply_buf(req, buf, used);
         free(buf);
         if (npre)
-                cache_prefetch(fs->cache, (const uint8_t(*)[ID_LEN])pre, npre);
+                cache_prefetch_first(fs->cache, (const uint8_t(*)[ID_LEN])pre, npre);
         free(pre);
+        if (njobs)
+                pusher_submit(fs->pusher, jobs, njobs);
+        if (nsub)
+                cache_prefetch_first(fs->cache, (const uint8_t(*)[ID_LEN])sub, nsub);
+        expand_listed(fs, subino, (const uint8_t(*)[ID_LEN])sub, MIN(nsub, EXPAND_DIRS));
+        free(sub);
 }
 
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -713,45 +849,6 @@ static size_t blob_at(const uint64_t *o, size_t n, uint64_t off)
                         hi = mid;
         }
         return lo;
-}
-
-/* With mu held: f is read for the first time. When its directory's files
- * are being read one after another (f follows the one read before it),
- * make jobs for the pusher of the next ones the kernel knows and has not
- * read, up to PUSH_WINDOW bytes beyond f; *n of them go to jobs. */
-static void push_ahead(Fs *fs, Inode *f, PushJob **jobs, size_t *n)
-{
-        *n = 0;
-        Inode *d = f->parent ? inode_get(fs->inodes, f->parent) : NULL;
-        if (!fs->pusher || !d || !d->children || f->pos >= d->children->n)
-                return;
-        bool sequential = d->read_next == f->pos;
-        d->read_next = f->pos + 1;
-        if (!sequential)
-                return;
-        const Tree *t = d->children;
-        uint64_t window = 0;
-        size_t k = f->pos + 1;
-        for (; k < t->n && k <= f->pos + PUSH_FILES && window < PUSH_WINDOW; k++) {
-                const Node *c = &t->nodes[k];
-                if (c->type != NODE_FILE)
-                        continue;
-                window += MIN(c->size, PUSH_MAX_FILE);
-                if (k < d->push_next || !c->size || c->size > PUSH_MAX_FILE || !c->ncontent ||
-                    c->ncontent > PUSH_MAX_BLOBS || c->links > 1)
-                        continue;
-                char key[40 + 256];
-                snprintf(key, sizeof(key), CHILD_KEY, (unsigned long)d->ino, c->name);
-                Inode *ci = inode_find_key(fs->inodes, key);
-                if (!ci || !ci->nlookup || ci->pushed)
-                        continue;
-                PushJob *j = push_job_new(ci->ino, (const uint8_t(*)[ID_LEN])c->content, c->ncontent, c->size);
-                if (!j)
-                        break;
-                ci->pushed = true;
-                jobs[(*n)++] = j;
-        }
-        d->push_next = MAX(d->push_next, k);
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

@@ -5,10 +5,11 @@
  * file, often two. The pusher takes the files such a reader is about to
  * open, in order, and stores their contents in the kernel's page cache
  * with fuse_lowlevel_notify_store(); their reads are then served by the
- * kernel alone. The blobs are prefetched when a file is queued, so the
- * cache's workers decode them side by side; one thread pushes, in queue
- * order. A push the kernel refuses (it forgot the inode) is dropped: the
- * file is read the ordinary way. Thread-safe. */
+ * kernel alone. The blobs are prefetched when files are queued, so the
+ * cache's workers decode them while the reader is still busy; one thread
+ * pushes, in queue order. A push the kernel refuses (it forgot the inode,
+ * or has not made it yet) is dropped: the file is read the ordinary way.
+ * Thread-safe. */
 #pragma once
 #include <fuse_lowlevel.h>
 #include <stdint.h>
@@ -27,5 +28,7 @@ void pusher_free(Pusher *p);
 /* The whole file ino: size bytes in n blobs, in order (ids copied). Takes
  * no lock, so a caller may make jobs under its own; NULL without memory. */
 PushJob *push_job_new(fuse_ino_t ino, const uint8_t (*ids)[ID_LEN], size_t n, uint64_t size);
-/* Prefetch the jobs' blobs and queue them, in order (takes the jobs). */
+/* Prefetch the jobs' blobs and queue them, in order, before the jobs
+ * queued so far (takes the jobs): a tree walk wants the files of the
+ * directory it just entered before the rest of the one it came from. */
 void pusher_submit(Pusher *p, PushJob **jobs, size_t n);
