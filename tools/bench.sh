@@ -317,7 +317,7 @@ print_report() {
         echo "- cairn: $CAIRN${DATA:+; restic: $("$RESTIC" version | head -1)}"
         if [ -n "$DATA" ]; then
                 echo "- dataset: tools/gendata.py --size-mib $SIZE_MIB --seed $SEED: $DATA_FILES files, $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB); MB = 10^6 bytes"
-                echo "- backup, restore and repository rows: warm page cache (not dropped)"
+                echo "- backup, restore and repository rows: warm page cache (not dropped); every restore into a new directory, restored trees deleted only when the run ends (ext4 allocates inodes slowly just after a mass deletion)"
         fi
         [ -z "$MOUNT_NOTE" ] || echo "- mount rows: $MOUNT_NOTE"
         [ -z "$S3_NOTE" ] || echo "- s3 rows: $S3_NOTE"
@@ -373,7 +373,11 @@ section_files() {
         verify_tree cairn "$RUN/cairn-restore"
         local c_size
         c_size=$(du -sb "$crepo" | cut -f1)
-        [ "$KEEP" = 1 ] || rm -rf "$RUN/cairn-restore"
+        # Restored trees stay until the run ends (with $RUN): on ext4 a
+        # restore just after the deletion of a restored tree ran 2-4x
+        # slower (allocating inodes, ext4 skips those deleted in the last
+        # seconds: find_inode_bit/recently_deleted took 40% of a restore's
+        # time), so each restore's time depended on what ran before it.
 
         # restic
         measure restic-backup "${rx[@]}" backup --compression auto "$DATA"
@@ -386,7 +390,6 @@ section_files() {
         verify_tree restic "$RUN/restic-restore$DATA"
         local r_size
         r_size=$(du -sb "$rrepo" | cut -f1)
-        [ "$KEEP" = 1 ] || rm -rf "$RUN/restic-restore"
 
         add_row "first backup MB/s" "$(mbps "$DATA_BYTES" "$c_b_s")" "$(mbps "$DATA_BYTES" "$r_b_s")" 1 2 "≥ 2× restic"
         add_row "first backup peak RSS MiB" "$c_b_rss" "$r_b_rss" 0 1 "≤ restic"
@@ -620,7 +623,6 @@ section_mount() {
                 --target "$RUN/cairn-restore-cold"
         local c_cold
         c_cold=$(mbps "$DATA_BYTES" "$SECS")
-        rm -rf "$RUN/cairn-restore-cold"
         for tool in cairn restic; do
                 log "mount: $tool"
                 case $tool in
@@ -775,7 +777,6 @@ section_s3() {
         measure_s3 cairn-s3-restore "${cx[@]}" restore "latest:$DATA" --target "$RUN/cairn-s3-restore"
         local c_r_s=$SECS c_r_req=$REQS
         verify_tree cairn-s3 "$RUN/cairn-s3-restore"
-        [ "$KEEP" = 1 ] || rm -rf "$RUN/cairn-s3-restore"
 
         # restic
         measure_s3 restic-s3-backup "${rx[@]}" backup --compression auto "$DATA"
@@ -784,7 +785,6 @@ section_s3() {
         measure_s3 restic-s3-restore "${rx[@]}" restore latest --target "$RUN/restic-s3-restore"
         local r_r_s=$SECS r_r_req=$REQS
         verify_tree restic-s3 "$RUN/restic-s3-restore$DATA"
-        [ "$KEEP" = 1 ] || rm -rf "$RUN/restic-s3-restore"
 
         # Mounts: dd of big-random.bin, cold page cache, then a byte check.
         local tool c_dd r_dd big
