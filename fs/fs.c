@@ -24,7 +24,7 @@
 #define TIMEOUT_VIEW 1.0         /* views change when snapshots come and go */
 #define READAHEAD_BYTES (16u << 20)
 #define PREFETCH_LISTED 256 /* first blobs of listed files fetched ahead */
-#define EXPAND_DIRS 32           /* listed subdirectories whose trees are loaded ahead */
+#define EXPAND_DIRS 32           /* a directory's first subdirectories whose trees are loaded ahead */
 #define EXPAND_BYTES (1u << 20)  /* ... and of whose files the first blobs are fetched */
 #define EXPAND_BLOBS 16
 #define PUSH_WINDOW (16u << 20) /* bytes of the next files pushed to the kernel */
@@ -707,13 +707,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
                         i->nlookup++;
         }
         free(l.v);
-        /* ... and enters its subdirectories: their trees are fetched first */
+        /* ... and enters its subdirectories: their trees are fetched first.
+         * Only for a directory's first PREFETCH_LISTED entries (and files
+         * pushed only among its first PUSH_FILES): listing a directory of
+         * thousands must not load thousands of trees and files; further
+         * on, pushes follow the reader (push_ahead). */
         PushJob *jobs[PUSH_FILES];
         size_t njobs = 0, nsub = 0;
         uint8_t(*sub)[ID_LEN] = NULL;
         fuse_ino_t subino[EXPAND_DIRS];
         if (d->kind != INODE_VDIR) {
-                size_t from = (size_t)(off > 2 ? off - 2 : 0), to = MIN(count, from + PREFETCH_LISTED);
+                size_t from = (size_t)(off > 2 ? off - 2 : 0), to = MIN(count, PREFETCH_LISTED);
+                size_t before = 0; /* subdirectories listed before, expanded then */
+                for (size_t k = 0; k < MIN(from, to); k++)
+                        before += d->children->nodes[k].type == NODE_DIR;
                 for (size_t k = from; k < to; k++) {
                         const Node *n = &d->children->nodes[k];
                         if (n->type != NODE_DIR || !n->has_subtree)
@@ -724,14 +731,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
                         if ((ci && ci->children) || !(sub || (sub = malloc(PREFETCH_LISTED * ID_LEN))))
                                 continue;
                         if (nsub < EXPAND_DIRS) /* with readdirplus the kernel knows it now */
-                                subino[nsub] = plus && ci ? ci->ino : 0;
+                                subino[nsub] = plus && ci && before + nsub < EXPAND_DIRS ? ci->ino : 0;
                         memcpy(sub[nsub++], n->subtree, ID_LEN);
                 }
                 /* the kernel asks for the next entries once it made the
                  * ones before: their files can be pushed now (before, a
                  * push could come before the inode and be refused) */
                 if (plus && fs->pusher && from > 0)
-                        push_from(fs, d, d->push_next, from, jobs, &njobs);
+                        push_from(fs, d, d->push_next, MIN(from, PUSH_FILES), jobs, &njobs);
         }
         pthread_mutex_unlock(&fs->mu);
         fuse_reply_buf(req, buf, used);

@@ -38,6 +38,7 @@
         X(mount_unmount)       \
         X(mount_memory)        \
         X(mount_push)          \
+        X(mount_listing)       \
         X(s3_cycle)            \
         X(s3_interop)          \
         X(s3_faults)           \
