@@ -358,6 +358,24 @@ static Inode *inode_for_node(Fs *fs, Inode *parent, const Node *n)
         return i;
 }
 
+/* A tree through the blob cache (a listing of its parent queued it
+ * there); a failure is logged (a failed load by the cache). */
+static int tree_load(Fs *fs, const uint8_t id[ID_LEN], Tree **out)
+{
+        CacheEntry *e;
+        int rc = cache_get(fs->cache, id, &e);
+        if (rc < 0)
+                return rc;
+        rc = tree_decode(cache_data(e), cache_size(e), out);
+        cache_put(fs->cache, e);
+        if (rc < 0) {
+                char hex[ID_HEX_LEN + 1];
+                util_hex(id, ID_LEN, hex);
+                fprintf(stderr, "cairn: mount: tree %.16s is malformed\n", hex);
+        }
+        return rc;
+}
+
 /* Load a directory's tree (outside mu; installs it under mu). mu held on
  * entry and on return. */
 static int load_children(Fs *fs, Inode *i)
@@ -372,19 +390,8 @@ static int load_children(Fs *fs, Inode *i)
         uint8_t id[ID_LEN];
         memcpy(id, i->node.subtree, ID_LEN);
         pthread_mutex_unlock(&fs->mu);
-        /* through the cache: listing the parent prefetched it */
         Tree *t;
-        CacheEntry *e;
-        int rc = cache_get(fs->cache, id, &e); /* a failed load is logged there */
-        if (rc == 0) {
-                rc = tree_decode(cache_data(e), cache_size(e), &t);
-                cache_put(fs->cache, e);
-                if (rc < 0) {
-                        char hex[ID_HEX_LEN + 1];
-                        util_hex(id, ID_LEN, hex);
-                        fprintf(stderr, "cairn: mount: tree %.16s is malformed\n", hex);
-                }
-        }
+        int rc = tree_load(fs, id, &t);
         pthread_mutex_lock(&fs->mu);
         if (rc < 0)
                 return -EIO;
@@ -588,8 +595,8 @@ static size_t first_blobs(const Tree *t, size_t k, uint64_t budget, size_t max, 
 }
 
 /* After a listing, on the thread that answered it: the trees of the
- * subdirectories listed (inos[k], 0 for one not to expand; their blobs
- * were queued first) are loaded and installed, so that a walker entering
+ * subdirectories listed (inos[k], 0 for one not to expand, at most
+ * EXPAND_DIRS; their blobs were queued first) are loaded and installed, so that a walker entering
  * one does not wait for its tree, and the first blobs of their files are
  * queued (in one go: blobs of one pack are read together), so that the
  * first files it reads there do not wait for their packs. Further files
@@ -600,24 +607,19 @@ static void expand_listed(Fs *fs, const fuse_ino_t *inos, const uint8_t (*ids)[I
                 return;
         uint8_t(*pre)[ID_LEN] = malloc(EXPAND_DIRS * EXPAND_BLOBS * ID_LEN);
         size_t npre = 0;
-        for (size_t k = 0; pre && k < n && k < EXPAND_DIRS; k++) {
-                CacheEntry *e;
+        for (size_t k = 0; pre && k < n; k++) {
                 Tree *t = NULL;
-                if (!inos[k] || cache_get(fs->cache, ids[k], &e) < 0)
-                        continue; /* a failed load was logged; listing it tells the reader */
-                int rc = tree_decode(cache_data(e), cache_size(e), &t);
-                cache_put(fs->cache, e);
-                if (rc < 0)
-                        continue;
+                if (!inos[k] || tree_load(fs, ids[k], &t) < 0)
+                        continue; /* entering it tells the reader */
                 pthread_mutex_lock(&fs->mu);
+                /* inode numbers are not reused: this is the directory, or gone */
                 Inode *d = inode_get(fs->inodes, inos[k]);
-                if (d && d->kind == INODE_NODE && d->node.has_subtree && memcmp(d->node.subtree, ids[k], ID_LEN) == 0) {
-                        if (!d->children) {
-                                d->children = t;
-                                t = NULL;
-                        }
-                        npre += first_blobs(d->children, 0, EXPAND_BYTES, EXPAND_BLOBS, pre + npre);
+                if (d && !d->children) {
+                        d->children = t;
+                        t = NULL;
                 }
+                if (d)
+                        npre += first_blobs(d->children, 0, EXPAND_BYTES, EXPAND_BLOBS, pre + npre);
                 pthread_mutex_unlock(&fs->mu);
                 tree_free(t);
         }
@@ -663,8 +665,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
          * order (tar, cp -r, rsync): start fetching their first blobs */
         uint8_t (*pre)[ID_LEN] = NULL;
         size_t npre = 0;
+        size_t from = (size_t)(off > 2 ? off - 2 : 0);
         if (d->kind != INODE_VDIR && (pre = malloc(PREFETCH_LISTED * ID_LEN)))
-                npre = first_blobs(d->children, (size_t)(off > 2 ? off - 2 : 0), READAHEAD_BYTES, PREFETCH_LISTED, pre);
+                npre = first_blobs(d->children, from, READAHEAD_BYTES, PREFETCH_LISTED, pre);
+        /* ... and enters its subdirectories: their trees are fetched first,
+         * and the first EXPAND_DIRS expanded (expand_listed). Only among a
+         * directory's first PREFETCH_LISTED entries (and files pushed only
+         * among its first PUSH_FILES): listing a directory of thousands
+         * must not load thousands of trees and files; further on, pushes
+         * follow the reader (push_ahead). */
+        uint8_t(*sub)[ID_LEN] = NULL;
+        fuse_ino_t subino[EXPAND_DIRS];
+        size_t nsub = 0, before = 0; /* subdirectories in earlier answers */
+        for (size_t k = 0; d->kind != INODE_VDIR && k < MIN(from, PREFETCH_LISTED); k++)
+                before += d->children->nodes[k].type == NODE_DIR && d->children->nodes[k].has_subtree;
         for (size_t k = (size_t)off; k < count + 2; k++) {
                 const char *name;
                 char nbuf[16];
@@ -705,41 +719,22 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
                 used += need;
                 if (plus && i)
                         i->nlookup++;
+                const Node *n = k >= 2 && d->kind != INODE_VDIR && k - 2 < PREFETCH_LISTED ? &d->children->nodes[k - 2] : NULL;
+                if (!n || n->type != NODE_DIR || !n->has_subtree || (i && i->children) ||
+                    !(sub || (sub = malloc(PREFETCH_LISTED * ID_LEN))))
+                        continue;
+                if (nsub < EXPAND_DIRS) /* with readdirplus the kernel knows it now */
+                        subino[nsub] = i && before + nsub < EXPAND_DIRS ? i->ino : 0;
+                memcpy(sub[nsub++], n->subtree, ID_LEN);
         }
         free(l.v);
-        /* ... and enters its subdirectories: their trees are fetched first.
-         * Only for a directory's first PREFETCH_LISTED entries (and files
-         * pushed only among its first PUSH_FILES): listing a directory of
-         * thousands must not load thousands of trees and files; further
-         * on, pushes follow the reader (push_ahead). */
+        /* the kernel asks for the next entries once it made the ones
+         * before: their files can be pushed now (before, a push could
+         * come before the inode and be refused) */
         PushJob *jobs[PUSH_FILES];
-        size_t njobs = 0, nsub = 0;
-        uint8_t(*sub)[ID_LEN] = NULL;
-        fuse_ino_t subino[EXPAND_DIRS];
-        if (d->kind != INODE_VDIR) {
-                size_t from = (size_t)(off > 2 ? off - 2 : 0), to = MIN(count, PREFETCH_LISTED);
-                size_t before = 0; /* subdirectories listed before, expanded then */
-                for (size_t k = 0; k < MIN(from, to); k++)
-                        before += d->children->nodes[k].type == NODE_DIR;
-                for (size_t k = from; k < to; k++) {
-                        const Node *n = &d->children->nodes[k];
-                        if (n->type != NODE_DIR || !n->has_subtree)
-                                continue;
-                        char key[40 + 256];
-                        snprintf(key, sizeof(key), CHILD_KEY, (unsigned long)d->ino, n->name);
-                        Inode *ci = inode_find_key(fs->inodes, key);
-                        if ((ci && ci->children) || !(sub || (sub = malloc(PREFETCH_LISTED * ID_LEN))))
-                                continue;
-                        if (nsub < EXPAND_DIRS) /* with readdirplus the kernel knows it now */
-                                subino[nsub] = plus && ci && before + nsub < EXPAND_DIRS ? ci->ino : 0;
-                        memcpy(sub[nsub++], n->subtree, ID_LEN);
-                }
-                /* the kernel asks for the next entries once it made the
-                 * ones before: their files can be pushed now (before, a
-                 * push could come before the inode and be refused) */
-                if (plus && fs->pusher && from > 0)
-                        push_from(fs, d, d->push_next, MIN(from, PUSH_FILES), jobs, &njobs);
-        }
+        size_t njobs = 0;
+        if (d->kind != INODE_VDIR && plus && fs->pusher && from > 0)
+                push_from(fs, d, d->push_next, MIN(from, PUSH_FILES), jobs, &njobs);
         pthread_mutex_unlock(&fs->mu);
         fuse_reply_buf(req, buf, used);
         free(buf);

@@ -44,39 +44,30 @@ static bool push_file(Pusher *p, const Job *j)
         if (j->n > PUSH_MAX_BLOBS)
                 return false;
         CacheEntry *held[PUSH_MAX_BLOBS];
-        /* buf[] is a trailing array: on the heap it may hold n (declared
-         * inside a bigger struct, buf[1] past index 0 is undefined, and gcc
-         * compiled this loop to take one blob and release one) */
-        struct fuse_bufvec *bv = malloc(sizeof(*bv) + j->n * sizeof(struct fuse_buf));
-        if (!bv)
-                return false;
-        uint64_t bytes = 0;
         size_t nb = 0;
+        uint64_t bytes = 0;
         bool ok = true;
         for (; nb < j->n; nb++) {
-                ok = cache_get(p->cache, j->ids[nb], &held[nb]) == 0;
-                if (!ok)
+                if (cache_get(p->cache, j->ids[nb], &held[nb]) < 0) {
+                        ok = false;
                         break;
-                bv->buf[nb] = (struct fuse_buf){.size = cache_size(held[nb]), .mem = (void *)cache_data(held[nb])};
+                }
                 bytes += cache_size(held[nb]);
         }
         ok = ok && bytes == j->size;
-        size_t nsend = nb;
-        if (ok && nb > 1) {
+        struct fuse_bufvec bv = FUSE_BUFVEC_INIT(bytes);
+        if (ok && nb == 1) {
+                bv.buf[0].mem = (void *)cache_data(held[0]);
+        } else if (ok) {
                 p->flat.len = 0;
                 for (size_t m = 0; ok && m < nb; m++)
-                        ok = buf_append(&p->flat, bv->buf[m].mem, bv->buf[m].size) == 0;
-                bv->buf[0] = (struct fuse_buf){.size = p->flat.len, .mem = p->flat.data};
-                nsend = 1;
+                        ok = buf_append(&p->flat, cache_data(held[m]), cache_size(held[m])) == 0;
+                bv.buf[0].mem = p->flat.data;
         }
-        if (ok) {
-                bv->count = nsend;
-                bv->idx = bv->off = 0;
-                ok = fuse_lowlevel_notify_store(p->se, j->ino, 0, bv, 0) == 0;
-        }
+        if (ok)
+                ok = fuse_lowlevel_notify_store(p->se, j->ino, 0, &bv, 0) == 0;
         for (size_t m = 0; m < nb; m++)
                 cache_put(p->cache, held[m]);
-        free(bv);
         return ok;
 }
 

@@ -4,7 +4,7 @@
 # every 4 KiB block of a.bin either reads the source's bytes or fails with
 # EIO, never wrong bytes, and the failing blocks are one run (the damaged
 # blob) — while b.bin, in another pack, reads correctly and the mount stays
-# up and usable.
+# up and usable. Then the same for a damaged tree (see below).
 source "$(dirname "$0")/lib.sh"
 
 SRC=$TMP/src
@@ -105,4 +105,35 @@ is_mounted "$MNT" || fail "the mount is gone"
 [[ -z $MOUNT_PID ]] || proc_alive "$MOUNT_PID" || fail "the mount daemon died"
 
 unmount_repo "$MNT"
+
+# A damaged tree: a third backup, of a directory holding "wide" (3000
+# empty files with long names: its tree is nearly all of the one pack
+# that backup writes) and "ok". Listing the parent works (its look-ahead
+# loads "wide"'s tree through the cache and logs the damage), listing
+# "wide" fails with EIO, every time, while "ok" lists and the mount stays up.
+SRC3=$TMP/src3
+mkdir -p "$SRC3/wide" "$SRC3/ok"
+(cd "$SRC3/wide" && for i in $(seq 3000); do : >"$(printf '%s-%05d' "$(echo "$i" | sha256sum | cut -c1-48)" "$i")"; done)
+: >"$SRC3/ok/file"
+packs >"$TMP/packs3"
+expect_exit 0 "$CAIRN" backup "$SRC3"
+packs >"$TMP/packs4"
+mapfile -t tpacks < <(comm -13 "$TMP/packs3" "$TMP/packs4")
+((${#tpacks[@]} == 1)) || fail "expected one new (tree) pack from the third backup, got ${#tpacks[@]}"
+echo "flipping the middle byte of the tree pack $(basename "${tpacks[0]}") ($(stat -c %s "${tpacks[0]}") bytes)"
+flip_middle "${tpacks[0]}"
+mount_repo_fg "$MNT" # in the foreground: its log goes to mount.err
+expect_eq "$(ls "$MNT/snapshots/latest$SRC3")" "$(printf 'ok\nwide')" "ls of the third snapshot"
+for round in 1 2; do
+        rc=0
+        ls "$MNT/snapshots/latest$SRC3/wide" >/dev/null 2>"$TMP/ls.err" || rc=$?
+        ((rc != 0)) && grep -q 'Input/output error' "$TMP/ls.err" ||
+                fail "ls of the damaged wide/ (round $round): rc $rc, $(cat "$TMP/ls.err")"
+done
+echo "ls wide/: $(cat "$TMP/ls.err")"
+expect_eq "$(ls "$MNT/snapshots/latest$SRC3/ok")" "file" "ls of ok/ beside the damaged tree"
+is_mounted "$MNT" || fail "the mount is gone after the damaged tree"
+unmount_repo "$MNT"
+grep -qE '^cairn: mount: blob [0-9a-f]{16} in data/[0-9a-f]{2}/[0-9a-f]{64}: damaged \(failed authentication\)$' "$TMP/mount.err" ||
+        fail "no log line for the damaged tree blob in: $(cat "$TMP/mount.err")"
 echo "ok: mount_corrupt"
