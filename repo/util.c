@@ -159,6 +159,44 @@ int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off)
         return 0;
 }
 
+static int pwrite_chunks(int fd, const uint8_t *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len)
+{
+        if (((uintptr_t)p % UTIL_DIRECT_ALIGN) == 0)
+                return util_pwrite_full(fd, p, n, off);
+        for (size_t done = 0; done < n;) {
+                size_t k = MIN(n - done, bounce_len);
+                memcpy(bounce, p + done, k);
+                int r = util_pwrite_full(fd, bounce, k, off + done);
+                if (r < 0)
+                        return r;
+                done += k;
+        }
+        return 0;
+}
+
+int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len)
+{
+        const uint8_t *b = p;
+        size_t head = (size_t)((UTIL_DIRECT_ALIGN - off % UTIL_DIRECT_ALIGN) % UTIL_DIRECT_ALIGN);
+        size_t mid = n > head ? (n - head) / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN : 0;
+        bool aligned = ((uintptr_t)(b + head) % UTIL_DIRECT_ALIGN) == 0;
+        if (n < UTIL_DIRECT_MIN || !mid || (!aligned && (!bounce || bounce_len < UTIL_DIRECT_ALIGN)))
+                return util_pwrite_full(fd, p, n, off);
+        int fl = fcntl(fd, F_GETFL), r = -EINVAL;
+        if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+                r = pwrite_chunks(fd, b + head, mid, off + head, bounce,
+                                  bounce_len / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN);
+                fcntl(fd, F_SETFL, fl);
+        }
+        if (r == -EINVAL) /* refused: the same bytes through the page cache */
+                r = util_pwrite_full(fd, b + head, mid, off + head);
+        if (r == 0)
+                r = util_pwrite_full(fd, b, head, off);
+        if (r == 0)
+                r = util_pwrite_full(fd, b + head + mid, n - head - mid, off + head + mid);
+        return r;
+}
+
 int util_read_file(const char *path, char **out, size_t *len)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -38,6 +38,16 @@ int util_read_full(int fd, void *p, size_t n); /* bytes read (short at EOF) or -
 int util_write_full(int fd, const void *p, size_t n);
 int util_pread_full(int fd, void *p, size_t n, uint64_t off);
 int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
+/* util_pwrite_full, with the 4 KiB-aligned middle of a large write
+ * (UTIL_DIRECT_MIN or more) sent around the page cache (O_DIRECT): on this
+ * kind of VM filling fresh page-cache pages is what a restore or a pack
+ * write spends most on, and neither is read back soon. The middle goes
+ * straight from p when p sits at off's place in a page, otherwise through
+ * bounce (4 KiB-aligned, bounce_len a multiple of 4 KiB; NULL: buffered).
+ * Where O_DIRECT is refused (tmpfs, alignment) the write is buffered. */
+#define UTIL_DIRECT_MIN (16u * 1024)
+#define UTIL_DIRECT_ALIGN 4096u
+int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len);
 /* Read a whole (small) file into a NUL-terminated buffer. */
 int util_read_file(const char *path, char **out, size_t *len);
 int util_mkdir_p(const char *path, unsigned mode);

@@ -13,9 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend.h"
+#include "util.h"
 
 static void setup(void)
 {
@@ -531,4 +535,97 @@ Test(backend, open_by_location)
 
         cr_assert_eq(backend_open("", &be), -EINVAL);
         cr_assert_eq(backend_open(NULL, &be), -EINVAL);
+}
+
+/* Pages of fd's first len bytes that are in the page cache. */
+static size_t cached_pages(int fd, size_t len, unsigned char *vec)
+{
+        void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        cr_assert_neq(m, MAP_FAILED);
+        cr_assert_eq(mincore(m, len, vec), 0);
+        size_t n = 0;
+        for (size_t i = 0; i < (len + 4095) / 4096; i++)
+                n += vec[i] & 1;
+        munmap(m, len);
+        return n;
+}
+
+/* util_pwrite_direct on ext4 (TMPDIR) and tmpfs (/dev/shm, no O_DIRECT
+ * before Linux 6.6): every split of head / aligned middle / tail, the data
+ * aligned or not (through the bounce buffer, or buffered without one), the
+ * file's bytes and size exact; where O_DIRECT works the middle is not left
+ * in the page cache (the point of it) and the edges are. */
+Test(backend, pwrite_direct_bytes_and_page_cache)
+{
+        enum { LEN = 3 << 20, FILE_LEN = LEN + (1 << 20) };
+        uint8_t *src, *bounce;
+        cr_assert_eq(posix_memalign((void **)&src, 4096, LEN + 8192), 0);
+        cr_assert_eq(posix_memalign((void **)&bounce, 4096, 64 << 10), 0);
+        randombytes_buf(src, LEN + 8192);
+        uint8_t *back = malloc(FILE_LEN);
+        unsigned char *vec = malloc(FILE_LEN / 4096 + 1);
+        char dirs[2][256];
+        temp_dir(dirs[0]);
+        snprintf(dirs[1], sizeof(dirs[1]), "/dev/shm/cairn-backend-XXXXXX");
+        cr_assert_not_null(mkdtemp(dirs[1]));
+        struct { uint64_t off; size_t shift, n; bool bounce; } cases[] = {
+                {0, 0, LEN, false},              /* pack: aligned, no bounce */
+                {0, 0, LEN - 100, false},        /* aligned, unaligned tail */
+                {4096, 0, 1 << 20, false},       /* aligned head and tail */
+                {100, 100, LEN - 300, false},    /* p at off's place in its page */
+                {100, 7, LEN - 300, true},       /* misaligned: through the bounce */
+                {5000, 3, 300 << 10, true},      /* smaller than the bounce's multiple */
+                {100, 7, LEN - 300, false},      /* misaligned, no bounce: buffered */
+                {4095, 0, UTIL_DIRECT_MIN - 1, true}, /* below the threshold */
+        };
+        for (size_t d = 0; d < 2; d++)
+                for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                        char path[300];
+                        snprintf(path, sizeof(path), "%s/f%zu", dirs[d], c);
+                        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+                        cr_assert_geq(fd, 0);
+                        /* a neighbour's bytes before and after, as a restore leaves them */
+                        memset(back, 0xA5, FILE_LEN);
+                        cr_assert_eq(util_pwrite_full(fd, back, FILE_LEN, 0), 0);
+                        cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+                        fsync(fd);
+                        cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+                        cr_assert_eq(util_pwrite_direct(fd, src + cases[c].shift, cases[c].n, cases[c].off,
+                                                        cases[c].bounce ? bounce : NULL, 64 << 10),
+                                     0, "%s case %zu", dirs[d], c);
+                        size_t cached = d == 0 ? cached_pages(fd, FILE_LEN, vec) : 0;
+                        struct stat st;
+                        cr_assert_eq(fstat(fd, &st), 0);
+                        cr_assert_eq(st.st_size, FILE_LEN);
+                        cr_assert_eq(util_pread_full(fd, back, FILE_LEN, 0), FILE_LEN);
+                        for (size_t i = 0; i < FILE_LEN; i++) {
+                                bool in = i >= cases[c].off && i < cases[c].off + cases[c].n;
+                                uint8_t want = in ? src[cases[c].shift + i - cases[c].off] : 0xA5;
+                                if (back[i] != want)
+                                        cr_assert_fail("%s case %zu: byte %zu is %02x, not %02x", dirs[d], c, i,
+                                                       back[i], want);
+                        }
+                        close(fd);
+                        if (d == 1)
+                                continue;
+                        /* ext4: the middle went around the page cache unless it could not */
+                        uint64_t a = (cases[c].off + 4095) / 4096 * 4096,
+                                 b = (cases[c].off + cases[c].n) / 4096 * 4096;
+                        bool direct = cases[c].n >= UTIL_DIRECT_MIN &&
+                                      (((uintptr_t)(src + cases[c].shift + (a - cases[c].off)) % 4096) == 0 ||
+                                       cases[c].bounce);
+                        size_t edges = (a != cases[c].off) + (b != cases[c].off + cases[c].n);
+                        if (direct)
+                                cr_assert_eq(cached, edges, "case %zu: %zu pages cached, want the %zu edges", c,
+                                             cached, edges);
+                        else
+                                cr_assert_geq(cached, (b - a) / 4096, "case %zu: buffered, %zu pages cached", c,
+                                              cached);
+                }
+        rm_rf(dirs[0]);
+        rm_rf(dirs[1]);
+        free(back);
+        free(vec);
+        free(src);
+        free(bounce);
 }
