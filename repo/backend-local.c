@@ -59,13 +59,15 @@ static int local_read(Backend *be, const char *name, uint64_t off, uint64_t len,
                         return -EINVAL;
                 len = (uint64_t)st.st_size - off;
         }
-        int r = buf_reserve(out, len);
+        /* packs are read around the page cache (what it holds aside): most
+         * are read once (restore, check, the mount's own cache) */
+        int r = buf_reserve(out, len + UTIL_DIRECT_SLACK);
         if (r < 0)
                 return r;
         uint64_t done = 0;
         while (done < len) {
                 size_t want = (size_t)MIN(len - done, (uint64_t)1 << 30);
-                r = util_pread_full(fd, out->data + out->len + done, want, off + done);
+                r = util_pread_direct(fd, out->data + out->len + done, want, off + done);
                 if (r < 0) {
                         error_set("%s/%s: %s", l->root, name, strerror(-r));
                         return r;

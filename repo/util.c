@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 void util_freep(void *p)
@@ -195,6 +197,44 @@ int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *b
         if (r == 0)
                 r = util_pwrite_full(fd, b + head + mid, n - head - mid, off + head + mid);
         return r;
+}
+
+/* cachestat(2), Linux 6.5 (Debian 12's headers predate it) */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+struct cachestat_range_ {
+        uint64_t off, len;
+};
+struct cachestat_ {
+        uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+int util_pread_direct(int fd, uint8_t *dst, size_t n, uint64_t off)
+{
+        /* around the page cache only when it holds none of the range (a read
+         * with RWF_NOWAIT would start readahead into it); older kernels read
+         * through it */
+        struct cachestat_range_ range = {off, n};
+        struct cachestat_ cs;
+        if (n < UTIL_DIRECT_MIN || syscall(__NR_cachestat, fd, &range, &cs, 0) < 0 || cs.nr_cache)
+                return util_pread_full(fd, dst, n, off);
+        uint64_t a = off / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN;
+        size_t skip = (size_t)(off - a);
+        size_t need = (skip + n + UTIL_DIRECT_ALIGN - 1) / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN;
+        uint8_t *p = (uint8_t *)(((uintptr_t)dst + UTIL_DIRECT_ALIGN - 1) & ~(uintptr_t)(UTIL_DIRECT_ALIGN - 1));
+        int fl = fcntl(fd, F_GETFL), r = -EINVAL;
+        if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+                r = util_pread_full(fd, p, need, a);
+                fcntl(fd, F_SETFL, fl);
+        }
+        if (r == -EINVAL) /* refused: through the page cache */
+                return util_pread_full(fd, dst, n, off);
+        if (r < 0)
+                return r;
+        size_t take = (size_t)r > skip ? MIN((size_t)r - skip, n) : 0;
+        memmove(dst, p + skip, take);
+        return (int)take;
 }
 
 int util_read_file(const char *path, char **out, size_t *len)

@@ -48,6 +48,13 @@ int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
 #define UTIL_DIRECT_MIN (16u * 1024)
 #define UTIL_DIRECT_ALIGN 4096u
 int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len);
+/* util_pread_full for large reads of data not read again soon (packs): a
+ * range the page cache holds none of is read around it (O_DIRECT,
+ * 4 KiB-aligned, into dst and moved into place), so no page cache is
+ * filled; otherwise, and where O_DIRECT or cachestat(2) is missing, through
+ * it. dst has room for n + UTIL_DIRECT_SLACK bytes. */
+#define UTIL_DIRECT_SLACK (2 * UTIL_DIRECT_ALIGN)
+int util_pread_direct(int fd, uint8_t *dst, size_t n, uint64_t off);
 /* Read a whole (small) file into a NUL-terminated buffer. */
 int util_read_file(const char *path, char **out, size_t *len);
 int util_mkdir_p(const char *path, unsigned mode);

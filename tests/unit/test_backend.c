@@ -629,3 +629,59 @@ Test(backend, pwrite_direct_bytes_and_page_cache)
         free(src);
         free(bounce);
 }
+
+/* util_pread_direct: with the file out of the page cache, a third of it in
+ * (the middle third), and all of it in; offsets and lengths at and off page
+ * boundaries, past the end; bytes exact, short at EOF; on ext4 a read of a
+ * range the page cache held none of leaves none of it there. */
+Test(backend, pread_direct_bytes_and_page_cache)
+{
+        enum { LEN = 3 << 20 };
+        uint8_t *src = malloc(LEN), *dst = malloc(LEN + UTIL_DIRECT_SLACK + 8);
+        unsigned char *vec = malloc(LEN / 4096 + 1);
+        randombytes_buf(src, LEN);
+        char dirs[2][256];
+        temp_dir(dirs[0]);
+        snprintf(dirs[1], sizeof(dirs[1]), "/dev/shm/cairn-backend-XXXXXX");
+        cr_assert_not_null(mkdtemp(dirs[1]));
+        struct { uint64_t off; size_t n; int shift; } cases[] = {
+                {0, LEN, 0}, {4096, 1 << 20, 3}, {100, LEN - 100, 5}, {12345, 300 << 10, 1},
+                {LEN - (200 << 10) - 7, 200 << 10, 0}, /* ends 7 bytes before EOF */
+                {LEN - (100 << 10), 200 << 10, 2},     /* runs past EOF: short */
+                {5, UTIL_DIRECT_MIN - 1, 0},          /* below the threshold */
+        };
+        for (size_t d = 0; d < 2; d++) {
+                char path[300];
+                snprintf(path, sizeof(path), "%s/f", dirs[d]);
+                int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+                cr_assert_geq(fd, 0);
+                cr_assert_eq(util_pwrite_full(fd, src, LEN, 0), 0);
+                fsync(fd);
+                for (int warm = 0; warm < 3; warm++)
+                        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                                posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+                                if (warm)
+                                        cr_assert_eq(util_pread_full(fd, dst, warm == 1 ? LEN / 3 : LEN,
+                                                                     warm == 1 ? LEN / 3 : 0),
+                                                     warm == 1 ? LEN / 3 : LEN);
+                                size_t before = d == 0 ? cached_pages(fd, LEN, vec) : 0;
+                                memset(dst, 0, LEN + UTIL_DIRECT_SLACK + 8);
+                                uint8_t *to = dst + cases[c].shift;
+                                int got = util_pread_direct(fd, to, cases[c].n, cases[c].off);
+                                size_t want = MIN(cases[c].n, LEN - cases[c].off);
+                                cr_assert_eq(got, (int)want, "%s warm %d case %zu: read %d, want %zu", dirs[d],
+                                             warm, c, got, want);
+                                cr_assert(memcmp(to, src + cases[c].off, want) == 0, "%s warm %d case %zu: bytes",
+                                          dirs[d], warm, c);
+                                if (d == 0 && cases[c].n >= UTIL_DIRECT_MIN && warm == 0)
+                                        cr_assert_eq(cached_pages(fd, LEN, vec), before,
+                                                     "warm %d case %zu: the read filled the page cache", warm, c);
+                        }
+                close(fd);
+        }
+        rm_rf(dirs[0]);
+        rm_rf(dirs[1]);
+        free(src);
+        free(dst);
+        free(vec);
+}
