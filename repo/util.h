@@ -53,7 +53,9 @@ int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *b
  * 4 KiB-aligned, into dst and moved into place), so no page cache is
  * filled; otherwise, and where O_DIRECT or cachestat(2) is missing, through
  * it. dst has room for n + UTIL_DIRECT_SLACK bytes. */
-#define UTIL_DIRECT_SLACK (2 * UTIL_DIRECT_ALIGN)
+/* dst rounded up to a page (< 4 KiB), off's place in its page (< 4 KiB),
+ * the end rounded up to a page (< 4 KiB) */
+#define UTIL_DIRECT_SLACK (3 * UTIL_DIRECT_ALIGN)
 int util_pread_direct(int fd, uint8_t *dst, size_t n, uint64_t off);
 /* Read a whole (small) file into a NUL-terminated buffer. */
 int util_read_file(const char *path, char **out, size_t *len);

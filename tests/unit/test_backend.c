@@ -685,3 +685,41 @@ Test(backend, pread_direct_bytes_and_page_cache)
         free(dst);
         free(vec);
 }
+
+/* The worst case of util_pread_direct's slack: dst one byte past a page
+ * (rounded up by 4095), off 4095 bytes into its page, the end 1 byte into
+ * its last page: the aligned read needs n + 3 * 4 KiB - 3 bytes from dst.
+ * Nothing past dst + n + UTIL_DIRECT_SLACK is written. (With a slack of
+ * 8 KiB the kernel wrote 4 KiB past the buffer: the mount's heap broke
+ * during the benchmark's fio run.) */
+Test(backend, pread_direct_stays_in_its_slack)
+{
+        enum { LEN = 2 << 20, N = (256 << 10) + 2, OFF = (64 << 10) + 4095, GUARD = 8192 };
+        uint8_t *src = malloc(LEN), *mem;
+        randombytes_buf(src, LEN);
+        cr_assert_eq(posix_memalign((void **)&mem, 4096, 4096 + N + UTIL_DIRECT_SLACK + GUARD), 0);
+        char dir[256], path[300];
+        temp_dir(dir);
+        snprintf(path, sizeof(path), "%s/f", dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(util_pwrite_full(fd, src, LEN, 0), 0);
+        fsync(fd);
+        for (size_t shift = 1; shift < 4096; shift += 1023) {
+                cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+                unsigned char vec[LEN / 4096];
+                cr_assert_eq(cached_pages(fd, LEN, vec), 0, "the file left the page cache");
+                uint8_t *dst = mem + shift, *guard = dst + N + UTIL_DIRECT_SLACK;
+                memset(mem, 0, 4096 + N + UTIL_DIRECT_SLACK + GUARD);
+                memset(guard, 0x5A, GUARD);
+                cr_assert_eq(util_pread_direct(fd, dst, N, OFF), N);
+                cr_assert(memcmp(dst, src + OFF, N) == 0, "shift %zu: bytes", shift);
+                for (size_t i = 0; i < GUARD; i++)
+                        if (guard[i] != 0x5A)
+                                cr_assert_fail("shift %zu: byte %zu past the slack was written", shift, i);
+        }
+        close(fd);
+        rm_rf(dir);
+        free(src);
+        free(mem);
+}
