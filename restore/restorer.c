@@ -16,6 +16,7 @@
 
 #define COALESCE_GAP (256u * 1024)   /* read across gaps smaller than this */
 #define MAX_SPAN (32u * 1024 * 1024) /* one read at most, with few workers */
+#define PREALLOC_MIN (1u << 20) /* files allocated whole from this size */
 #define SPAN_BUDGET (32u * 1024 * 1024) /* local: all workers' reads together */
 
 typedef struct Ref {
@@ -32,6 +33,7 @@ typedef struct Meta {
 typedef struct FileEntry {
         char *path;
         uint64_t size;
+        bool prealloc; /* allocated whole by fallocate: holes are punched */
         uint32_t first_ref, nrefs; /* in creation order; refs are sorted later */
         uint8_t (*ids)[ID_LEN];    /* for --verify */
         uint32_t *lens;
@@ -210,7 +212,11 @@ static int restore_file(Restorer *rs, const char *path, const Node *n)
                 warn(rs, path, strerror(errno));
                 return 1;
         }
-        int rc = ftruncate(fd, (off_t)n->size) < 0 ? -errno : 0;
+        /* a large file is allocated at once: its blocks are then overwritten
+         * in place, and ext4 lets direct writes into allocated blocks run in
+         * parallel (writes that allocate take the file's lock in turn) */
+        bool prealloc = n->size >= PREALLOC_MIN && fallocate(fd, 0, 0, (off_t)n->size) == 0;
+        int rc = !prealloc && ftruncate(fd, (off_t)n->size) < 0 ? -errno : 0;
         close(fd);
         if (rc < 0) {
                 error_set("%s: %s", path, strerror(-rc));
@@ -223,6 +229,7 @@ static int restore_file(Restorer *rs, const char *path, const Node *n)
         memset(f, 0, sizeof(*f));
         f->path = strdup(path);
         f->size = n->size;
+        f->prealloc = prealloc;
         f->first_ref = (uint32_t)rs->nrefs;
         if (!f->path)
                 return -ENOMEM;
@@ -387,7 +394,8 @@ typedef struct Writer {
 
 static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
 {
-        if (util_all_zero(p, ref->raw_length))
+        bool hole = util_all_zero(p, ref->raw_length);
+        if (hole && !rs->files[ref->file].prealloc)
                 return 0; /* the file was sized with ftruncate: a hole reads as zeros */
         if (w->fd < 0 || w->file != ref->file) {
                 if (w->fd >= 0)
@@ -398,6 +406,12 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
                         error_set("%s: %s", rs->files[ref->file].path, strerror(errno));
                         return -errno;
                 }
+        }
+        if (hole) { /* reads as zeros already: give the blocks back */
+                if (fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)ref->file_off,
+                              ref->raw_length) == 0)
+                        return 0;
+                /* no hole punching here: write the zeros */
         }
         if (!w->bounce && ref->raw_length >= UTIL_DIRECT_MIN &&
             posix_memalign((void **)&w->bounce, UTIL_DIRECT_ALIGN, BOUNCE_LEN) != 0)
