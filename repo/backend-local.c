@@ -37,6 +37,8 @@ static int local_missing(BackendLocal *l)
         return -ENOENT;
 }
 
+#define PACK_DIRECT_MIN (1u << 20)
+
 static int local_read(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
 {
         BackendLocal *l = (BackendLocal *)be;
@@ -51,6 +53,11 @@ static int local_read(Backend *be, const char *name, uint64_t off, uint64_t len,
                         error_set("%s/%s: %s", l->root, name, strerror(-r));
                 return r;
         }
+        /* a range is blob data (a restore, the mount's cache), read once:
+         * around the page cache when it holds none of it; a whole object
+         * is metadata (index, snapshots, trees) that the next command
+         * reads again, or a whole pack (check, prune): through it */
+        bool direct = len != 0;
         if (len == 0) {
                 struct stat st;
                 if (fstat(fd, &st) < 0)
@@ -59,15 +66,14 @@ static int local_read(Backend *be, const char *name, uint64_t off, uint64_t len,
                         return -EINVAL;
                 len = (uint64_t)st.st_size - off;
         }
-        /* packs are read around the page cache (what it holds aside): most
-         * are read once (restore, check, the mount's own cache) */
-        int r = buf_reserve(out, len + UTIL_DIRECT_SLACK);
+        int r = buf_reserve(out, len + (direct ? UTIL_DIRECT_SLACK : 0));
         if (r < 0)
                 return r;
         uint64_t done = 0;
         while (done < len) {
                 size_t want = (size_t)MIN(len - done, (uint64_t)1 << 30);
-                r = util_pread_direct(fd, out->data + out->len + done, want, off + done);
+                uint8_t *dst = out->data + out->len + done;
+                r = direct ? util_pread_direct(fd, dst, want, off + done) : util_pread_full(fd, dst, want, off + done);
                 if (r < 0) {
                         error_set("%s/%s: %s", l->root, name, strerror(-r));
                         return r;
@@ -122,9 +128,10 @@ static int local_write(Backend *be, const char *name, const void *data, size_t l
                 error_set("%s/%s: cannot create: %s", l->root, name, strerror(-r));
                 return r;
         }
-        /* packs come from page-aligned buffers: their writes skip the page
-         * cache (15% of a backup's CPU went to filling it) */
-        int r = util_pwrite_direct(fd, data, len, 0, NULL, 0);
+        /* data packs (page-aligned buffers, ~16 MiB) skip the page cache:
+         * 15% of a backup's CPU went to filling it; smaller objects are
+         * metadata the next command reads, kept there */
+        int r = len >= PACK_DIRECT_MIN ? util_pwrite_direct(fd, data, len, 0, NULL, 0) : util_pwrite_full(fd, data, len, 0);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)

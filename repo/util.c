@@ -176,6 +176,14 @@ static int pwrite_chunks(int fd, const uint8_t *p, size_t n, uint64_t off, uint8
         return 0;
 }
 
+/* O_DIRECT on fd for one transfer: the flags to put back, or -1 where it
+ * is refused (the caller then goes through the page cache) */
+static int direct_on(int fd)
+{
+        int fl = fcntl(fd, F_GETFL);
+        return fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0 ? fl : -1;
+}
+
 int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len)
 {
         const uint8_t *b = p;
@@ -184,8 +192,8 @@ int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *b
         bool aligned = ((uintptr_t)(b + head) % UTIL_DIRECT_ALIGN) == 0;
         if (n < UTIL_DIRECT_MIN || !mid || (!aligned && (!bounce || bounce_len < UTIL_DIRECT_ALIGN)))
                 return util_pwrite_full(fd, p, n, off);
-        int fl = fcntl(fd, F_GETFL), r = -EINVAL;
-        if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+        int fl = direct_on(fd), r = -EINVAL;
+        if (fl >= 0) {
                 r = pwrite_chunks(fd, b + head, mid, off + head, bounce,
                                   bounce_len / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN);
                 fcntl(fd, F_SETFL, fl);
@@ -223,8 +231,8 @@ int util_pread_direct(int fd, uint8_t *dst, size_t n, uint64_t off)
         size_t skip = (size_t)(off - a);
         size_t need = (skip + n + UTIL_DIRECT_ALIGN - 1) / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN;
         uint8_t *p = (uint8_t *)(((uintptr_t)dst + UTIL_DIRECT_ALIGN - 1) & ~(uintptr_t)(UTIL_DIRECT_ALIGN - 1));
-        int fl = fcntl(fd, F_GETFL), r = -EINVAL;
-        if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+        int fl = direct_on(fd), r = -EINVAL;
+        if (fl >= 0) {
                 r = util_pread_full(fd, p, need, a);
                 fcntl(fd, F_SETFL, fl);
         }
