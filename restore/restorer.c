@@ -27,13 +27,19 @@ typedef struct Ref {
 
 typedef struct Meta {
         char *path;
-        Node node; /* without content */
+        Node node;    /* without content */
+        int64_t file; /* its FileEntry, or -1 */
 } Meta;
+
+#define NO_LINK UINT32_MAX
 
 typedef struct FileEntry {
         char *path;
         uint64_t size;
-        bool prealloc; /* allocated whole by fallocate: holes are punched */
+        uint32_t link_to;  /* another name of the same file (hard link), or NO_LINK */
+        bool prealloc;     /* allocated whole by fallocate: holes are punched */
+        bool linked;       /* made a hard link to link_to: its contents are that file's */
+        bool failed;       /* could not be created (reported): nothing to write */
         uint32_t first_ref, nrefs; /* in creation order; refs are sorted later */
         uint8_t (*ids)[ID_LEN];    /* for --verify */
         uint32_t *lens;
@@ -41,7 +47,7 @@ typedef struct FileEntry {
 
 typedef struct Link {
         uint64_t dev, inode;
-        char *path;
+        uint32_t file; /* the first name's FileEntry */
         struct Link *next;
 } Link;
 
@@ -62,8 +68,12 @@ struct Restorer {
         Link *links[LINK_BUCKETS];
         RestoreStats st;
 
-        /* pass 2 */
+        /* pass 2; files[0..created) exist (the main thread creates them
+         * while the content workers read) */
         pthread_mutex_t mu;
+        pthread_cond_t created_cond;
+        size_t created;
+        unsigned created_waiters;
         size_t next_group;
         uint32_t max_span; /* SPAN_BUDGET shared by the workers */
         size_t *groups; /* start index of each pack's run of refs */
@@ -81,6 +91,7 @@ int restorer_new(Repo *r, const RestoreOptions *opt, Restorer **out)
         rs->opt = *opt;
         rs->index = repo_index(r);
         pthread_mutex_init(&rs->mu, NULL);
+        pthread_cond_init(&rs->created_cond, NULL);
         *out = rs;
         return 0;
 }
@@ -106,7 +117,6 @@ void restorer_free(Restorer *rs)
                 while (rs->links[b]) {
                         Link *l = rs->links[b];
                         rs->links[b] = l->next;
-                        free(l->path);
                         free(l);
                 }
         free(rs->refs);
@@ -115,6 +125,7 @@ void restorer_free(Restorer *rs)
         free(rs->dirs);
         free(rs->groups);
         pthread_mutex_destroy(&rs->mu);
+        pthread_cond_destroy(&rs->created_cond);
         free(rs);
 }
 
@@ -145,7 +156,7 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
         return 0;
 }
 
-static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const Node *node)
+static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const Node *node, int64_t file)
 {
         int rc = grow((void **)v, cap, *n, sizeof(Meta));
         if (rc < 0)
@@ -157,6 +168,7 @@ static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const No
         rc = node_copy(&tmp, &m->node);
         if (rc < 0)
                 return rc;
+        m->file = file;
         m->path = strdup(path);
         if (!m->path) {
                 node_clear(&m->node);
@@ -183,53 +195,39 @@ static Link **link_slot(Restorer *rs, uint64_t dev, uint64_t inode)
         return l;
 }
 
-static int restore_file(Restorer *rs, const char *path, const Node *n)
+static void count_file(Restorer *rs, const FileEntry *f, int sign)
 {
+        __atomic_add_fetch(&rs->st.files, (uint64_t)(int64_t)sign, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&rs->st.bytes_total, (uint64_t)((int64_t)sign * (int64_t)f->size), __ATOMIC_RELAXED);
+}
+
+/* Pass 1 for a file: its entry and the refs to its blobs; create_file
+ * makes it later, while the contents are read. */
+static int plan_file(Restorer *rs, const char *path, const Node *n)
+{
+        uint32_t link_to = NO_LINK;
         if (n->links > 1) {
                 Link **slot = link_slot(rs, n->dev, n->inode);
                 if (*slot) {
-                        unlink(path);
-                        if (link((*slot)->path, path) == 0)
-                                return 0;
-                        /* the first name may have been excluded: fall through */
+                        link_to = (*slot)->file;
                 } else {
                         Link *l = calloc(1, sizeof(*l));
-                        if (!l || !(l->path = strdup(path))) {
-                                free(l);
+                        if (!l)
                                 return -ENOMEM;
-                        }
                         l->dev = n->dev;
                         l->inode = n->inode;
+                        l->file = (uint32_t)rs->nfiles;
                         *slot = l;
                 }
         }
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno == ELOOP) {
-                unlink(path);
-                fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        }
-        if (fd < 0) {
-                warn(rs, path, strerror(errno));
-                return 1;
-        }
-        /* a large file is allocated at once: its blocks are then overwritten
-         * in place, and ext4 lets direct writes into allocated blocks run in
-         * parallel (writes that allocate take the file's lock in turn) */
-        bool prealloc = n->size >= PREALLOC_MIN && fallocate(fd, 0, 0, (off_t)n->size) == 0;
-        int rc = !prealloc && ftruncate(fd, (off_t)n->size) < 0 ? -errno : 0;
-        close(fd);
-        if (rc < 0) {
-                error_set("%s: %s", path, strerror(-rc));
-                return rc;
-        }
-        rc = grow((void **)&rs->files, &rs->capfiles, rs->nfiles, sizeof(FileEntry));
+        int rc = grow((void **)&rs->files, &rs->capfiles, rs->nfiles, sizeof(FileEntry));
         if (rc < 0)
                 return rc;
         FileEntry *f = &rs->files[rs->nfiles];
         memset(f, 0, sizeof(*f));
         f->path = strdup(path);
         f->size = n->size;
-        f->prealloc = prealloc;
+        f->link_to = link_to;
         f->first_ref = (uint32_t)rs->nrefs;
         if (!f->path)
                 return -ENOMEM;
@@ -261,9 +259,47 @@ static int restore_file(Restorer *rs, const char *path, const Node *n)
         }
         f->nrefs = (uint32_t)(rs->nrefs - f->first_ref);
         rs->nfiles++;
-        rs->st.bytes_total += n->size;
-        rs->st.files++;
+        if (link_to == NO_LINK) /* another name counts if it becomes a copy */
+                count_file(rs, f, 1);
         return 0;
+}
+
+/* Create file i at its final size, or as a hard link to its first name
+ * (then its contents are that file's). A file that cannot be created is
+ * reported and skipped: 0; an error that ends the restore: < 0. */
+static int create_file(Restorer *rs, size_t i)
+{
+        FileEntry *f = &rs->files[i];
+        if (f->link_to != NO_LINK) {
+                if (!rs->files[f->link_to].failed) {
+                        unlink(f->path);
+                        if (link(rs->files[f->link_to].path, f->path) == 0) {
+                                f->linked = true;
+                                return 0;
+                        }
+                }
+                count_file(rs, f, 1); /* no link here: a copy of its own */
+        }
+        int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == ELOOP) {
+                unlink(f->path);
+                fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
+        if (fd < 0) {
+                f->failed = true;
+                count_file(rs, f, -1);
+                warn(rs, f->path, strerror(errno));
+                return 0;
+        }
+        /* a large file is allocated at once: its blocks are then overwritten
+         * in place, and ext4 lets direct writes into allocated blocks run in
+         * parallel (writes that allocate take the file's lock in turn) */
+        f->prealloc = f->size >= PREALLOC_MIN && fallocate(fd, 0, 0, (off_t)f->size) == 0;
+        int rc = !f->prealloc && ftruncate(fd, (off_t)f->size) < 0 ? -errno : 0;
+        close(fd);
+        if (rc < 0)
+                error_set("%s: %s", f->path, strerror(-rc));
+        return rc;
 }
 
 static int restore_special(Restorer *rs, const char *path, const Node *n)
@@ -307,7 +343,7 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
                                 warn(rs, dst, strerror(errno));
                                 return 0;
                         }
-                        int rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, dst, n);
+                        int rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, dst, n, -1);
                         if (rc < 0)
                                 return rc;
                         rs->st.dirs++;
@@ -325,12 +361,13 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
                 }
                 free(parent);
         }
-        int rc = n->type == NODE_FILE ? restore_file(rs, dst, n) : restore_special(rs, dst, n);
+        int64_t file = n->type == NODE_FILE ? (int64_t)rs->nfiles : -1;
+        int rc = n->type == NODE_FILE ? plan_file(rs, dst, n) : restore_special(rs, dst, n);
         if (rc == 1)
                 return 0;
         if (rc < 0)
                 return rc;
-        return add_meta(&rs->metas, &rs->nmetas, &rs->capmetas, dst, n);
+        return add_meta(&rs->metas, &rs->nmetas, &rs->capmetas, dst, n, file);
 }
 
 static char *join(const char *a, const char *b)
@@ -379,6 +416,7 @@ static void fail(Restorer *rs, int rc)
                 rs->error = rc;
                 snprintf(rs->errmsg, sizeof(rs->errmsg), "%s", error_last());
         }
+        pthread_cond_broadcast(&rs->created_cond); /* wait_created gives up */
         pthread_mutex_unlock(&rs->mu);
 }
 
@@ -392,8 +430,39 @@ typedef struct Writer {
 
 #define BOUNCE_LEN (1u << 20)
 
+/* Wait until the main thread has created file `file`; -ECANCELED when the
+ * restore failed meanwhile. */
+static int wait_created(Restorer *rs, uint32_t file)
+{
+        if (__atomic_load_n(&rs->created, __ATOMIC_ACQUIRE) > file)
+                return 0;
+        pthread_mutex_lock(&rs->mu);
+        rs->created_waiters++;
+        while (rs->created <= file && !rs->error)
+                pthread_cond_wait(&rs->created_cond, &rs->mu);
+        rs->created_waiters--;
+        int rc = rs->created > file ? 0 : -ECANCELED;
+        pthread_mutex_unlock(&rs->mu);
+        return rc;
+}
+
+static void publish_created(Restorer *rs, size_t n)
+{
+        pthread_mutex_lock(&rs->mu);
+        __atomic_store_n(&rs->created, n, __ATOMIC_RELEASE);
+        if (rs->created_waiters)
+                pthread_cond_broadcast(&rs->created_cond);
+        pthread_mutex_unlock(&rs->mu);
+}
+
+/* 1: nothing to write (the file was made a link, or not created) */
 static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
 {
+        int rc = wait_created(rs, ref->file);
+        if (rc < 0)
+                return rc;
+        if (rs->files[ref->file].linked || rs->files[ref->file].failed)
+                return 1;
         bool hole = util_all_zero(p, ref->raw_length);
         if (hole && !rs->files[ref->file].prealloc)
                 return 0; /* the file was sized with ftruncate: a hole reads as zeros */
@@ -416,7 +485,7 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
         if (!w->bounce && ref->raw_length >= UTIL_DIRECT_MIN &&
             posix_memalign((void **)&w->bounce, UTIL_DIRECT_ALIGN, BOUNCE_LEN) != 0)
                 w->bounce = NULL; /* buffered, then */
-        int rc = util_pwrite_direct(w->fd, p, ref->raw_length, ref->file_off, w->bounce, w->bounce ? BOUNCE_LEN : 0);
+        rc = util_pwrite_direct(w->fd, p, ref->raw_length, ref->file_off, w->bounce, w->bounce ? BOUNCE_LEN : 0);
         if (rc < 0)
                 error_set("%s: %s%s", rs->files[ref->file].path, strerror(-rc),
                           rc == -ENOSPC ? " (free some space and restore again)" : "");
@@ -458,10 +527,10 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                                                   name, ref->offset, rs->files[ref->file].path);
                                 decoded = ref->offset;
                         }
-                        if (rc == 0)
-                                rc = write_ref(rs, ref, p, w);
-                        if (rc == 0)
+                        if (rc == 0 && (rc = write_ref(rs, ref, p, w)) == 0)
                                 __atomic_add_fetch(&rs->st.bytes_done, ref->raw_length, __ATOMIC_RELAXED);
+                        if (rc == 1)
+                                rc = 0;
                 }
                 i = j;
         }
@@ -493,12 +562,12 @@ static void *content_worker(void *arg)
         return NULL;
 }
 
+/* Pass 2: the content workers read packs while this thread creates the
+ * files in order (a worker waits for a file it gets to first). */
 static int restore_contents(Restorer *rs)
 {
-        if (!rs->nrefs)
-                return 0;
         qsort(rs->refs, rs->nrefs, sizeof(Ref), cmp_ref);
-        rs->groups = malloc(rs->nrefs * sizeof(size_t));
+        rs->groups = malloc(MAX(rs->nrefs, (size_t)1) * sizeof(size_t));
         if (!rs->groups)
                 return -ENOMEM;
         for (size_t i = 0; i < rs->nrefs; i++)
@@ -519,10 +588,18 @@ static int restore_contents(Restorer *rs)
          * restores run 6 whole-pack reads (~17 MiB each) at a time */
         rs->max_span = par ? MAX_SPAN : MAX(4u << 20, MIN(MAX_SPAN, SPAN_BUDGET / n));
         unsigned started = 0;
-        for (unsigned i = 0; i < n; i++)
+        for (unsigned i = 0; rs->ngroups && i < n; i++)
                 if (pthread_create(&th[i], NULL, content_worker, rs) == 0)
                         started++;
-        if (!started)
+        for (size_t i = 0; i < rs->nfiles; i++) {
+                int rc = create_file(rs, i);
+                if (rc < 0) {
+                        fail(rs, rc);
+                        break;
+                }
+                publish_created(rs, i + 1);
+        }
+        if (!started && !rs->error)
                 content_worker(rs);
         for (unsigned i = 0; i < started; i++)
                 pthread_join(th[i], NULL);
@@ -593,7 +670,7 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
         }
         if (root->type == NODE_DIR) {
                 bool inc = !rs->opt.includes || !rs->opt.includes[0];
-                rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, rs->opt.target, root);
+                rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, rs->opt.target, root, -1);
                 if (rc == 0 && root->has_subtree)
                         rc = walk(rs, root->subtree, rs->opt.target, root_path, inc);
         } else {
@@ -606,7 +683,8 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
         if (rc < 0)
                 return rc;
         for (size_t i = 0; i < rs->nmetas; i++)
-                apply_meta(rs, &rs->metas[i]);
+                if (rs->metas[i].file < 0 || !rs->files[rs->metas[i].file].failed)
+                        apply_meta(rs, &rs->metas[i]);
         for (size_t i = rs->ndirs; i-- > 0;)
                 apply_meta(rs, &rs->dirs[i]);
         if (rs->opt.verify)

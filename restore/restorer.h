@@ -1,11 +1,15 @@
 /* restorer.h — restore a snapshot tree (or part of it) into a directory.
  *
- * Three passes: (1) create directories, files at their final size, links,
- * symlinks, devices and fifos; (2) fill file contents in parallel, reading
- * packs in order with adjacent blobs coalesced into one read and writing
- * with pwrite at each blob's offset (all-zero blobs are skipped, so holes
- * stay holes); (3) metadata: owner, mode, xattrs, times, directories last
- * and deepest first so their mtimes survive. */
+ * Three passes: (1) walk the snapshot's trees: create directories,
+ * symlinks, devices and fifos, and list every file and the blobs it is made
+ * of; (2) fill file contents in parallel, reading packs in order with
+ * adjacent blobs coalesced into one read and writing with pwrite at each
+ * blob's offset (all-zero blobs are skipped, so holes stay holes), while
+ * the calling thread creates the files at their final size, and hard links,
+ * in walk order (a worker that reaches a file first waits for it): the
+ * first reads are in flight before the last file exists; (3) metadata:
+ * owner, mode, xattrs, times, directories last and deepest first so their
+ * mtimes survive. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
