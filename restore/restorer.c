@@ -29,6 +29,7 @@ typedef struct Meta {
         char *path;
         Node node;    /* without content */
         int64_t file; /* its FileEntry, or -1 */
+        bool done;    /* applied as soon as its file was complete */
 } Meta;
 
 #define NO_LINK UINT32_MAX
@@ -41,6 +42,8 @@ typedef struct FileEntry {
         bool linked;       /* made a hard link to link_to: its contents are that file's */
         bool failed;       /* could not be created (reported): nothing to write */
         uint32_t first_ref, nrefs; /* in creation order; refs are sorted later */
+        uint32_t pending;          /* refs not written yet */
+        int64_t meta;              /* its Meta, or -1 */
         uint8_t (*ids)[ID_LEN];    /* for --verify */
         uint32_t *lens;
 } FileEntry;
@@ -169,6 +172,7 @@ static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const No
         if (rc < 0)
                 return rc;
         m->file = file;
+        m->done = false;
         m->path = strdup(path);
         if (!m->path) {
                 node_clear(&m->node);
@@ -228,6 +232,7 @@ static int plan_file(Restorer *rs, const char *path, const Node *n)
         f->path = strdup(path);
         f->size = n->size;
         f->link_to = link_to;
+        f->meta = -1;
         f->first_ref = (uint32_t)rs->nrefs;
         if (!f->path)
                 return -ENOMEM;
@@ -257,7 +262,7 @@ static int plan_file(Restorer *rs, const char *path, const Node *n)
                         f->lens[i] = e.raw_length;
                 off += e.raw_length;
         }
-        f->nrefs = (uint32_t)(rs->nrefs - f->first_ref);
+        f->nrefs = f->pending = (uint32_t)(rs->nrefs - f->first_ref);
         rs->nfiles++;
         if (link_to == NO_LINK) /* another name counts if it becomes a copy */
                 count_file(rs, f, 1);
@@ -367,7 +372,10 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
                 return 0;
         if (rc < 0)
                 return rc;
-        return add_meta(&rs->metas, &rs->nmetas, &rs->capmetas, dst, n, file);
+        rc = add_meta(&rs->metas, &rs->nmetas, &rs->capmetas, dst, n, file);
+        if (rc == 0 && file >= 0)
+                rs->files[file].meta = (int64_t)rs->nmetas - 1;
+        return rc;
 }
 
 static char *join(const char *a, const char *b)
@@ -492,6 +500,20 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
         return rc;
 }
 
+static void apply_meta(Restorer *rs, const Meta *m);
+
+/* Every byte of f is written: its metadata now, while other files are
+ * still being read (the end of the restore then only has directories and
+ * what is not a plain file left). Other names of a hard link wait for the
+ * end: their file may still be written through its first name. */
+static void file_done(Restorer *rs, const FileEntry *f)
+{
+        if (f->meta < 0 || f->link_to != NO_LINK || f->failed)
+                return;
+        apply_meta(rs, &rs->metas[f->meta]);
+        rs->metas[f->meta].done = true;
+}
+
 static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *plain, Writer *w)
 {
         Backend *be = repo_backend(rs->repo);
@@ -531,6 +553,8 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                                 __atomic_add_fetch(&rs->st.bytes_done, ref->raw_length, __ATOMIC_RELAXED);
                         if (rc == 1)
                                 rc = 0;
+                        if (rc == 0 && __atomic_sub_fetch(&rs->files[ref->file].pending, 1, __ATOMIC_ACQ_REL) == 0)
+                                file_done(rs, &rs->files[ref->file]);
                 }
                 i = j;
         }
@@ -598,6 +622,8 @@ static int restore_contents(Restorer *rs)
                         break;
                 }
                 publish_created(rs, i + 1);
+                if (!rs->files[i].nrefs)
+                        file_done(rs, &rs->files[i]);
         }
         if (!started && !rs->error)
                 content_worker(rs);
@@ -683,7 +709,7 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
         if (rc < 0)
                 return rc;
         for (size_t i = 0; i < rs->nmetas; i++)
-                if (rs->metas[i].file < 0 || !rs->files[rs->metas[i].file].failed)
+                if (!rs->metas[i].done && (rs->metas[i].file < 0 || !rs->files[rs->metas[i].file].failed))
                         apply_meta(rs, &rs->metas[i]);
         for (size_t i = rs->ndirs; i-- > 0;)
                 apply_meta(rs, &rs->dirs[i]);

@@ -8,8 +8,9 @@
  * the calling thread creates the files at their final size, and hard links,
  * in walk order (a worker that reaches a file first waits for it): the
  * first reads are in flight before the last file exists; (3) metadata:
- * owner, mode, xattrs, times, directories last and deepest first so their
- * mtimes survive. */
+ * owner, mode, xattrs, times; a file's as soon as its last blob is written
+ * (by the worker that wrote it), the rest at the end, directories last and
+ * deepest first so their mtimes survive. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
