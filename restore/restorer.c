@@ -615,7 +615,7 @@ static int restore_contents(Restorer *rs)
         for (unsigned i = 0; rs->ngroups && i < n; i++)
                 if (pthread_create(&th[i], NULL, content_worker, rs) == 0)
                         started++;
-        for (size_t i = 0; i < rs->nfiles; i++) {
+        for (size_t i = 0; i < rs->nfiles && !__atomic_load_n(&rs->error, __ATOMIC_RELAXED); i++) {
                 int rc = create_file(rs, i);
                 if (rc < 0) {
                         fail(rs, rc);
