@@ -658,7 +658,7 @@ static int verify(Restorer *rs)
         int rc = 0;
         for (size_t i = 0; rc == 0 && i < rs->nfiles; i++) {
                 FileEntry *f = &rs->files[i];
-                if (!f->ids)
+                if (!f->ids || f->failed) /* reported when it could not be created */
                         continue;
                 int fd = open(f->path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0) {

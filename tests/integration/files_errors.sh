@@ -120,6 +120,12 @@ done
 expect_eq "$(stat -c %h "$TMP/cc/dst/d/h2")" 1 "links of h2 when its first name could not be made"
 expect_eq "$(ls "$TMP/cc/dst/d/blocked.bin" "$TMP/cc/dst/d/h1" | tr '\n' ' ')" \
         "$TMP/cc/dst/d/blocked.bin: x  $TMP/cc/dst/d/h1: x " "the directories in the way"
+# The same with --verify: the files that were not made are not verified.
+mkdir -p "$TMP/cc/dst2/d/blocked.bin/x" "$TMP/cc/dst2/d/h1/x"
+expect_exit 3 "$CAIRN" restore "latest:$TMP/cc/src" --target "$TMP/cc/dst2" --verify
+expect_eq "$(sort "$TMP/err")" "cairn: restore: $TMP/cc/dst2/d/blocked.bin: Is a directory
+cairn: restore: $TMP/cc/dst2/d/h1: Is a directory" "stderr of a restore --verify with two files that cannot be created"
+cmp "$TMP/cc/src/d/h2" "$TMP/cc/dst2/d/h2" || fail "restored d/h2 differs (--verify)"
 
 # --- a full disk: the repository on an 8 MiB tmpfs, a 20 MiB backup. One
 # line naming the problem, no snapshot, and the repository still checks.
