@@ -29,7 +29,6 @@ typedef struct Meta {
         char *path;
         Node node;    /* without content */
         int64_t file; /* its FileEntry, or -1 */
-        bool done;    /* applied as soon as its file was complete */
 } Meta;
 
 #define NO_LINK UINT32_MAX
@@ -76,7 +75,6 @@ struct Restorer {
         pthread_mutex_t mu;
         pthread_cond_t created_cond;
         size_t created;
-        unsigned created_waiters;
         size_t next_group;
         uint32_t max_span; /* SPAN_BUDGET shared by the workers */
         size_t *groups; /* start index of each pack's run of refs */
@@ -172,7 +170,6 @@ static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const No
         if (rc < 0)
                 return rc;
         m->file = file;
-        m->done = false;
         m->path = strdup(path);
         if (!m->path) {
                 node_clear(&m->node);
@@ -445,10 +442,8 @@ static int wait_created(Restorer *rs, uint32_t file)
         if (__atomic_load_n(&rs->created, __ATOMIC_ACQUIRE) > file)
                 return 0;
         pthread_mutex_lock(&rs->mu);
-        rs->created_waiters++;
         while (rs->created <= file && !rs->error)
                 pthread_cond_wait(&rs->created_cond, &rs->mu);
-        rs->created_waiters--;
         int rc = rs->created > file ? 0 : -ECANCELED;
         pthread_mutex_unlock(&rs->mu);
         return rc;
@@ -458,8 +453,7 @@ static void publish_created(Restorer *rs, size_t n)
 {
         pthread_mutex_lock(&rs->mu);
         __atomic_store_n(&rs->created, n, __ATOMIC_RELEASE);
-        if (rs->created_waiters)
-                pthread_cond_broadcast(&rs->created_cond);
+        pthread_cond_broadcast(&rs->created_cond); /* no waiter: no syscall */
         pthread_mutex_unlock(&rs->mu);
 }
 
@@ -469,18 +463,19 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
         int rc = wait_created(rs, ref->file);
         if (rc < 0)
                 return rc;
-        if (rs->files[ref->file].linked || rs->files[ref->file].failed)
+        const FileEntry *f = &rs->files[ref->file];
+        if (f->linked || f->failed)
                 return 1;
         bool hole = util_all_zero(p, ref->raw_length);
-        if (hole && !rs->files[ref->file].prealloc)
+        if (hole && !f->prealloc)
                 return 0; /* the file was sized with ftruncate: a hole reads as zeros */
         if (w->fd < 0 || w->file != ref->file) {
                 if (w->fd >= 0)
                         close(w->fd);
-                w->fd = open(rs->files[ref->file].path, O_WRONLY | O_CLOEXEC);
+                w->fd = open(f->path, O_WRONLY | O_CLOEXEC);
                 w->file = ref->file;
                 if (w->fd < 0) {
-                        error_set("%s: %s", rs->files[ref->file].path, strerror(errno));
+                        error_set("%s: %s", f->path, strerror(errno));
                         return -errno;
                 }
         }
@@ -495,23 +490,29 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
                 w->bounce = NULL; /* buffered, then */
         rc = util_pwrite_direct(w->fd, p, ref->raw_length, ref->file_off, w->bounce, w->bounce ? BOUNCE_LEN : 0);
         if (rc < 0)
-                error_set("%s: %s%s", rs->files[ref->file].path, strerror(-rc),
+                error_set("%s: %s%s", f->path, strerror(-rc),
                           rc == -ENOSPC ? " (free some space and restore again)" : "");
         return rc;
 }
 
 static void apply_meta(Restorer *rs, const Meta *m);
 
+/* Whether f's metadata is applied as soon as its last blob is written
+ * (file_done), rather than at the end: not for other names of a hard link
+ * (their file may still be written through its first name), nor for a
+ * file that was not created. */
+static bool meta_when_written(const FileEntry *f)
+{
+        return f->link_to == NO_LINK && !f->failed;
+}
+
 /* Every byte of f is written: its metadata now, while other files are
  * still being read (the end of the restore then only has directories and
- * what is not a plain file left). Other names of a hard link wait for the
- * end: their file may still be written through its first name. */
+ * what is not a plain file left). */
 static void file_done(Restorer *rs, const FileEntry *f)
 {
-        if (f->meta < 0 || f->link_to != NO_LINK || f->failed)
-                return;
-        apply_meta(rs, &rs->metas[f->meta]);
-        rs->metas[f->meta].done = true;
+        if (meta_when_written(f))
+                apply_meta(rs, &rs->metas[f->meta]);
 }
 
 static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *plain, Writer *w)
@@ -708,9 +709,12 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
                 rc = restore_contents(rs);
         if (rc < 0)
                 return rc;
-        for (size_t i = 0; i < rs->nmetas; i++)
-                if (!rs->metas[i].done && (rs->metas[i].file < 0 || !rs->files[rs->metas[i].file].failed))
+        /* every file's contents are written: what file_done left */
+        for (size_t i = 0; i < rs->nmetas; i++) {
+                const FileEntry *f = rs->metas[i].file >= 0 ? &rs->files[rs->metas[i].file] : NULL;
+                if (!f || (!meta_when_written(f) && !f->failed))
                         apply_meta(rs, &rs->metas[i]);
+        }
         for (size_t i = rs->ndirs; i-- > 0;)
                 apply_meta(rs, &rs->dirs[i]);
         if (rs->opt.verify)
