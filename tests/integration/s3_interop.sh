@@ -108,6 +108,42 @@ s3aws s3 cp --only-show-errors "s3://$S3_BUCKET/$pack" "$TMP/pack" || fail "aws 
 s3aws s3 cp --only-show-errors "$TMP/pack" "s3://$S3_BUCKET/$pack" || fail "aws s3 cp back to $pack failed"
 expect_check --read-data
 
+# Listings of more than one page: S3 answers at most 1000 keys a
+# ListObjectsV2 request, and cairn asks for the next page with the
+# continuation token. 1010 stray packs (named as packs, in no index) put
+# beside the repository's own by awscli: check names every one of them,
+# prune deletes exactly those, and the bucket holds the repository's
+# objects again, no more and no fewer (the index aside: prune writes it
+# anew). Each command lists data/ in two
+# pages: the server logs one request with a continuation token for each.
+python3 - "$TMP/stray/repo/data" <<'PY' || fail "could not make the stray packs"
+import hashlib, os, sys
+for i in range(1010):
+    h = hashlib.sha256(b"stray %d" % i).hexdigest()
+    os.makedirs(os.path.join(sys.argv[1], h[:2]), exist_ok=True)
+    with open(os.path.join(sys.argv[1], h[:2], h), "wb") as f:
+        f.write(b"not a pack %d\n" % i)
+PY
+s3_objects "$S3_BUCKET" >"$TMP/objects-before"
+s3aws s3 cp --only-show-errors --recursive "$TMP/stray/" "s3://$S3_BUCKET/" || fail "aws s3 cp of the stray packs failed"
+expect_eq "$(s3_objects "$S3_BUCKET" repo/data/ | wc -l)" "$((packs + 1010))" "packs in the bucket with the stray ones"
+continued() { sed 's/\x1b\[[0-9;]*m//g' "$S3_DIR/s3rver.log" | grep -c 'continuation-token=' || true; }
+before=$(continued)
+expect_exit 0 "$CAIRN" check
+expect_eq "$(grep -c "not referenced by any index" "$TMP/out" "$TMP/err" | awk -F: "{n += \$2} END {print n}")" 1010 "stray packs reported by check"
+expect_eq "$(($(continued) - before))" 1 "continued listings during check"
+before=$(continued)
+expect_exit 0 "$CAIRN" prune --json
+expect_eq "$(pyjson 'd["packs_unindexed"]')" 1010 "stray packs deleted by prune"
+expect_eq "$(($(continued) - before))" 1 "continued listings during prune"
+s3_objects "$S3_BUCKET" >"$TMP/objects-after"
+grep -v '^repo/index/' "$TMP/objects-before" >"$TMP/objects-before.noindex"
+grep -v '^repo/index/' "$TMP/objects-after" >"$TMP/objects-after.noindex"
+cmp -s "$TMP/objects-before.noindex" "$TMP/objects-after.noindex" ||
+        { diff "$TMP/objects-before.noindex" "$TMP/objects-after.noindex" | head >&2
+          fail "the bucket after prune is not what it was before the stray packs"; }
+expect_check --read-data
+
 # Virtual-host style: the bucket in the host name. s3rver takes
 # BUCKET.s3.localhost as the bucket (server.sh --service-endpoint
 # localhost) and curl sends *.localhost to the loopback address.
