@@ -637,6 +637,12 @@ static int read_credentials_file(BackendS3 *s, const char *file)
         }
         sodium_memzero(text, strlen(text));
         free(text);
+        if (!s->access_key || !s->secret_key) {
+                error_set("credentials file %s: profile [%s] has no aws_access_key_id and aws_secret_access_key "
+                          "(set AWS_PROFILE to the profile that has them)",
+                          file, profile);
+                return -EINVAL;
+        }
         return 0;
 }
 
@@ -720,15 +726,20 @@ int backend_s3_open(const char *url, Backend **out)
                 goto out;
         }
 
-        if (o->s3_credentials_file && (rc = read_credentials_file(s, o->s3_credentials_file)) < 0)
-                goto out;
+        /* one source gives the whole set (key, secret, token): a session
+         * token from the environment never goes with a file's keys */
+        if (o->s3_credentials_file) {
+                if ((rc = read_credentials_file(s, o->s3_credentials_file)) < 0)
+                        goto out;
+        } else {
+                if (getenv("AWS_ACCESS_KEY_ID"))
+                        s->access_key = strdup(getenv("AWS_ACCESS_KEY_ID"));
+                if (getenv("AWS_SECRET_ACCESS_KEY"))
+                        s->secret_key = secret_dup(getenv("AWS_SECRET_ACCESS_KEY"));
+                if (getenv("AWS_SESSION_TOKEN") && *getenv("AWS_SESSION_TOKEN"))
+                        s->token = secret_dup(getenv("AWS_SESSION_TOKEN"));
+        }
         rc = -EINVAL;
-        if (!s->access_key && getenv("AWS_ACCESS_KEY_ID"))
-                s->access_key = strdup(getenv("AWS_ACCESS_KEY_ID"));
-        if (!s->secret_key && getenv("AWS_SECRET_ACCESS_KEY"))
-                s->secret_key = secret_dup(getenv("AWS_SECRET_ACCESS_KEY"));
-        if (!s->token && getenv("AWS_SESSION_TOKEN") && *getenv("AWS_SESSION_TOKEN"))
-                s->token = secret_dup(getenv("AWS_SESSION_TOKEN"));
         if (!s->access_key || !s->secret_key) {
                 error_set("s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use "
                           "--s3-credentials-file");

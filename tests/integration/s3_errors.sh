@@ -5,7 +5,8 @@
 # key ever appears in any output: wrong secret key (403
 # SignatureDoesNotMatch), unknown access key (403 InvalidAccessKeyId), no
 # credentials at all, credentials from a file (--s3-credentials-file with
-# AWS_PROFILE or [default]), a missing bucket without --s3-create-bucket
+# AWS_PROFILE or [default]), temporary credentials (a session token the
+# server requires, from the environment or the file), a missing bucket without --s3-create-bucket
 # (404 NoSuchBucket, bucket named, not created), a bucket without a
 # repository, a server nobody listens on, malformed s3: locations.
 source "$(dirname "$0")/lib.sh"
@@ -94,6 +95,50 @@ EOF
         expect_err_line 'no-such-credentials'
 )
 
+# --- temporary credentials: a checking proxy that takes the key only with
+# its session token, signed (as S3 does for STS credentials). The token
+# comes from AWS_SESSION_TOKEN with the environment's keys, or from the
+# credentials file with the file's keys, never one from each.
+TOKEN='FwoGZXIvYXdzEBYaDcairnTestSessionToken/Zq+9x=='
+faultproxy_start --key "$S3_KEY_ID:$S3_SECRET:$TOKEN"
+(
+        export CAIRN_REPOSITORY=$PROXY_REPOSITORY
+        expect_exit 1 timeout 60 "$CAIRN" snapshots
+        keep
+        expect_err_line 'InvalidToken|400'
+        AWS_SESSION_TOKEN=not-the-token expect_exit 1 timeout 60 "$CAIRN" snapshots
+        keep
+        expect_err_line 'InvalidToken|400'
+        AWS_SESSION_TOKEN=$TOKEN expect_exit 0 timeout 60 "$CAIRN" snapshots --json
+        keep
+        expect_eq "$(pyjson '[s["id"] for s in d]')" "[\"$snap\"]" "snapshots with a session token"
+        # writes too: a repository of its own under another prefix
+        CAIRN_REPOSITORY=s3:http://127.0.0.1:$PROXY_PORT/$S3_BUCKET/token-repo AWS_SESSION_TOKEN=$TOKEN \
+                expect_exit 0 timeout 60 "$CAIRN" init --kdf min
+        keep
+        cat >"$TMP/token-credentials" <<EOF
+[temp]
+aws_access_key_id = $S3_KEY_ID
+aws_secret_access_key = $S3_SECRET
+aws_session_token = $TOKEN
+
+[long]
+aws_access_key_id = $S3_KEY_ID
+aws_secret_access_key = $S3_SECRET
+EOF
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        AWS_PROFILE=temp expect_exit 0 timeout 60 "$CAIRN" --s3-credentials-file "$TMP/token-credentials" snapshots
+        keep
+        # the file's keys without a token do not take the environment's
+        AWS_PROFILE=long AWS_SESSION_TOKEN=$TOKEN expect_exit 1 timeout 60 "$CAIRN" \
+                --s3-credentials-file "$TMP/token-credentials" snapshots
+        keep
+        expect_err_line 'InvalidToken|400'
+)
+faultproxy_stop
+expect_eq "$(pyjson 'd["rejected"].get("InvalidToken", 0)' "$PROXY_STATS")" 3 "requests turned away for their token"
+expect_eq "$(s3_objects "$S3_BUCKET" token-repo/ | grep -c '^token-repo/config')" 1 "config written with a session token"
+
 # --- a bucket the server does not have, without --s3-create-bucket
 NOBUCKET=s3:$S3_ENDPOINT/no-such-bucket/repo
 for cmd in "init --kdf min" snapshots "backup $SRC"; do
@@ -135,6 +180,7 @@ done
 # (s3rver's own key is "S3RVER" for both halves, so the distinct wrong
 # secret is the one to look for; and no Authorization header either.)
 expect_no_secret "$WRONG_SECRET" "$ALL_OUTPUT"
+expect_no_secret "$TOKEN" "$ALL_OUTPUT"
 if grep -qE 'Signature=|Credential=|AWS4-HMAC' "$ALL_OUTPUT"; then
         grep -E 'Signature=|Credential=|AWS4-HMAC' "$ALL_OUTPUT" | head -n 5 >&2
         fail "an error message shows an Authorization header"

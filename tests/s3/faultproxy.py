@@ -187,7 +187,9 @@ class Proxy:
         self.match = re.compile(args.fail_match) if args.fail_match else None
         self.stats = {"requests": {}, "faults": {k: 0 for k in KINDS}, "total": 0,
                       "forwarded": 0, "matched": 0, "connections": 0, "rejected": {}, "verified": 0}
-        self.keys = dict(k.split(":", 1) for k in (args.key or ["S3RVER:S3RVER"]))
+        specs = [k.split(":", 2) for k in (args.key or ["S3RVER:S3RVER"])]
+        self.keys = {k[0]: k[1] for k in specs}
+        self.tokens = {k[0]: k[2] for k in specs if len(k) == 3}
         self.region = None if args.region == "any" else args.region
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
 
@@ -250,7 +252,7 @@ class Proxy:
                     payload = dechunk(body) if "chunked" in headers.get("transfer-encoding", "").lower() else body
                     try:
                         if sigv4.verify(method, target, reader.pairs, hashlib.sha256(payload).hexdigest(),
-                                        self.keys, self.region):
+                                        self.keys, self.region, tokens=self.tokens):
                             with self.lock:
                                 self.stats["verified"] += 1
                     except sigv4.Reject as e:
@@ -342,7 +344,8 @@ def main():
     ap.add_argument("--log", help="one line per request")
     ap.add_argument("--verify-sigv4", action="store_true",
                     help="check every signed request's SigV4 signature (sigv4.py) before anything else")
-    ap.add_argument("--key", action="append", help="ID:SECRET accepted by --verify-sigv4 (default S3RVER:S3RVER)")
+    ap.add_argument("--key", action="append", help="ID:SECRET[:TOKEN] accepted by --verify-sigv4 (default S3RVER:S3RVER); with TOKEN, "
+                    "temporary credentials: requests must carry it, signed, in x-amz-security-token")
     ap.add_argument("--region", default="us-east-1", help="region the scope must name ('any': any)")
     args = ap.parse_args()
 

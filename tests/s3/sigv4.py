@@ -110,12 +110,14 @@ def parse_authorization(value):
     return cred, fields["SignedHeaders"].split(";"), fields["Signature"]
 
 
-def verify(method, target, headers, body_sha256, keys, region=None, now=None):
+def verify(method, target, headers, body_sha256, keys, region=None, now=None, tokens=None):
     """Check one request. target: the raw request target ("/b/k?x=y");
     headers: [(name, value)] as received; body_sha256: hex SHA-256 of the
-    body as received (de-chunked); keys: {access key id: secret}. Returns
-    None for an anonymous request, the access key id when the signature
-    holds; raises Reject otherwise."""
+    body as received (de-chunked); keys: {access key id: secret}; tokens:
+    {access key id: session token} for temporary credentials, whose
+    requests must carry that token in a signed x-amz-security-token.
+    Returns None for an anonymous request, the access key id when the
+    signature (and token) holds; raises Reject otherwise."""
     hv = {}
     for name, value in headers:
         hv.setdefault(name.lower(), value.strip())
@@ -172,6 +174,10 @@ def verify(method, target, headers, body_sha256, keys, region=None, now=None):
                      "The request signature we calculated does not match the signature you provided. "
                      "Check your key and signing method.",
                      {"AWSAccessKeyId": key_id, "StringToSign": sts, "CanonicalRequest": creq})
+    want_token = (tokens or {}).get(key_id)
+    if want_token is not None and (hv.get("x-amz-security-token") != want_token
+                                   or "x-amz-security-token" not in signed):
+        raise Reject(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
     return key_id
 
 
@@ -227,6 +233,13 @@ def self_test():
             raise AssertionError("a wrong signature was accepted")
         except Reject as e:
             assert e.code == "SignatureDoesNotMatch", e
+        # temporary credentials: the same request without a session token
+        try:
+            verify(method, target, headers + [("Authorization", auth)], body_hash, key, "us-east-1", when,
+                   {"AKIAIOSFODNN7EXAMPLE": "token"})
+            raise AssertionError("a request without its session token was accepted")
+        except Reject as e:
+            assert e.code == "InvalidToken", e
     assert uri_encode("a b/~ሴ".encode(), False) == "a%20b/~%E1%88%B4"
     assert canonical_query("prefix=J&max-keys=2&lifecycle") == "lifecycle=&max-keys=2&prefix=J"
     print("sigv4: the four S3 examples verify")
