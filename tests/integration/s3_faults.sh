@@ -1,6 +1,6 @@
 #!/bin/bash
 # s3_faults: cairn against an unreliable S3. Through tests/s3/faultproxy.py
-# failing 20% of the requests (500, 503 SlowDown, connections reset after
+# failing 20% of the requests (500, 503 SlowDown, 429, connections reset after
 # the request was carried out, stalls of 5 s against a 2 s timeout) a
 # backup and a restore still succeed and are exact, and check --read-data
 # straight against the server passes. A backup whose snapshot upload always
@@ -34,7 +34,7 @@ f = s["faults"]
 print("faults injected: %d of %d requests: %s" % (sum(f.values()), s["total"], f))
 if s["requests"].get("PUT", 0) < 20 or s["requests"].get("GET", 0) < 20:
     sys.exit("too few requests to mean anything: %s" % s["requests"])
-missing = [k for k in ("500", "503", "reset", "stall") if f.get(k, 0) < 1]
+missing = [k for k in ("500", "503", "429", "reset", "stall") if f.get(k, 0) < 1]
 if missing:
     sys.exit("no %s fault happened" % ", ".join(missing))
 PY

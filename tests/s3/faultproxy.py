@@ -14,6 +14,8 @@ taken in turn from --faults, so that every kind shows up once there are as
 many faults as kinds:
   500    answered "500 InternalError" (S3 XML body), not forwarded
   503    answered "503 SlowDown" (S3 XML body), not forwarded
+  429    answered "429 TooManyRequests" (S3 XML body; what some S3-compatible
+         stores send instead of 503 SlowDown), not forwarded
   reset  forwarded, then the connection is closed without an answer (the
          write may well have happened: the client must cope with that)
   stall  not forwarded; no answer for --stall-seconds, then the
@@ -59,7 +61,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigv4  # noqa: E402
 
-KINDS = ("500", "503", "reset", "stall")
+KINDS = ("500", "503", "429", "reset", "stall")
 MAX_HEAD = 64 * 1024
 
 
@@ -273,6 +275,10 @@ class Proxy:
                     continue
                 if kind == "503":
                     client.sendall(s3_error(503, "Slow Down", "SlowDown",
+                                            "Please reduce your request rate.", head_only=method == "HEAD"))
+                    continue
+                if kind == "429":
+                    client.sendall(s3_error(429, "Too Many Requests", "TooManyRequests",
                                             "Please reduce your request rate.", head_only=method == "HEAD"))
                     continue
                 if kind == "stall":
