@@ -80,7 +80,7 @@ static int local_read(Backend *be, const char *name, uint64_t off, uint64_t len,
                 }
                 if ((size_t)r < want) {
                         error_set("%s/%s: object shorter than expected", l->root, name);
-                        return -EIO;
+                        return -ENODATA;
                 }
                 done += want;
         }

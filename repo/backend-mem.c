@@ -41,7 +41,8 @@ static int mem_read(Backend *be, const char *name, uint64_t off, uint64_t len, B
                 error_set("mem:%s: no such object", name);
                 r = -ENOENT;
         } else if (off > o->len || (len && off + len > o->len)) {
-                r = -EIO;
+                error_set("mem:%s: object shorter than expected", name);
+                r = -ENODATA;
         } else {
                 if (!len)
                         len = o->len - off;

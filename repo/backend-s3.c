@@ -261,6 +261,8 @@ static int s3_error(BackendS3 *s, const Request *rq, const char *path, const Buf
                 error_set("s3 %s %s: HTTP %ld", rq->method, what, rq->status);
         if (rq->status == 404)
                 return -ENOENT;
+        if (rq->status == 416) /* a range past the object's end */
+                return -ENODATA;
         if (rq->status == 403)
                 return -EACCES;
         return -EIO;
@@ -418,7 +420,7 @@ static int s3_read(Backend *be, const char *name, uint64_t off, uint64_t len, Bu
         if (rc == 0 && len && out->len - before != len) {
                 error_set("s3 GET %s: got %zu bytes, expected %llu", name, out->len - before, (unsigned long long)len);
                 out->len = before;
-                rc = -EIO;
+                rc = -ENODATA;
         }
         return rc;
 }

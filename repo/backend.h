@@ -6,9 +6,10 @@
  * libgit2's git_odb_backend is embedded) and fills the function pointers.
  * Every call may run from several threads at once.
  *
- * Errors: -ENOENT for a missing object, -EEXIST from write when the object
- * already exists and excl was asked, -EIO (or the errno) for the rest,
- * with the detail in error_set(). */
+ * Errors: -ENOENT for a missing object, -ENODATA from read when the
+ * object ends before the range asked for, -EEXIST from write when the
+ * object already exists and excl was asked, -EIO (or the errno) for the
+ * rest, with the detail in error_set(). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>

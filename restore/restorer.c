@@ -17,6 +17,7 @@
 #define COALESCE_GAP (256u * 1024)   /* read across gaps smaller than this */
 #define MAX_SPAN (32u * 1024 * 1024) /* one read at most, with few workers */
 #define PREALLOC_MIN (1u << 20) /* files allocated whole from this size */
+#define INCOMPLETE_HINT "zeros in place of what is missing; run 'cairn check --read-data'"
 #define SPAN_BUDGET (32u * 1024 * 1024) /* local: all workers' reads together */
 
 typedef struct Ref {
@@ -42,6 +43,10 @@ typedef struct FileEntry {
         bool failed;       /* could not be created (reported): nothing to write */
         uint32_t first_ref, nrefs; /* in creation order; refs are sorted later */
         uint32_t pending;          /* refs not written yet */
+        /* some contents could not be read (reported): zeros there, no
+         * metadata. Set by the workers, atomically: not beside the flags
+         * above, which they read as one word */
+        bool damaged;
         int64_t meta;              /* its Meta, or -1 */
         uint8_t (*ids)[ID_LEN];    /* for --verify */
         uint32_t *lens;
@@ -506,13 +511,54 @@ static bool meta_when_written(const FileEntry *f)
         return f->link_to == NO_LINK && !f->failed;
 }
 
+/* Whether f's contents are incomplete: its own, or those of the first
+ * name it is a hard link to. Such a file keeps the restore's time and
+ * mode 0600, not the snapshot's metadata: it is not what was saved. */
+static bool damaged(const Restorer *rs, const FileEntry *f)
+{
+        return __atomic_load_n(&f->damaged, __ATOMIC_RELAXED) ||
+               (f->linked && __atomic_load_n(&rs->files[f->link_to].damaged, __ATOMIC_RELAXED));
+}
+
 /* Every byte of f is written: its metadata now, while other files are
  * still being read (the end of the restore then only has directories and
  * what is not a plain file left). */
 static void file_done(Restorer *rs, const FileEntry *f)
 {
-        if (meta_when_written(f))
+        if (meta_when_written(f) && !damaged(rs, f))
                 apply_meta(rs, &rs->metas[f->meta]);
+}
+
+/* The contents of the refs [i, j) of a pack could not be read (the pack
+ * is missing or shorter than the index says, or a blob fails
+ * authentication): each file that has its own contents there is
+ * reported once, and the restore goes on with the rest. 0, or < 0 when
+ * the restore failed meanwhile. */
+static int damage(Restorer *rs, size_t i, size_t j, const char *why)
+{
+        for (size_t k = i; k < j; k++) {
+                const Ref *ref = &rs->refs[k];
+                int rc = wait_created(rs, ref->file);
+                if (rc < 0)
+                        return rc;
+                FileEntry *f = &rs->files[ref->file];
+                if (!f->linked && !f->failed && !__atomic_exchange_n(&f->damaged, true, __ATOMIC_RELAXED)) {
+                        char msg[1280];
+                        snprintf(msg, sizeof(msg), "the file is incomplete (%s): %s", INCOMPLETE_HINT, why);
+                        __atomic_add_fetch(&rs->st.files_incomplete, 1, __ATOMIC_RELAXED);
+                        warn(rs, f->path, msg);
+                }
+                if (__atomic_sub_fetch(&f->pending, 1, __ATOMIC_ACQ_REL) == 0)
+                        file_done(rs, f);
+        }
+        return 0;
+}
+
+/* Errors of the repository's data, not of the restore: the files they
+ * touch are reported and the others restored. */
+static bool data_error(int rc)
+{
+        return rc == -ENOENT || rc == -ENODATA || rc == -EBADMSG;
 }
 
 static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *plain, Writer *w)
@@ -522,19 +568,33 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
         pack_name(index_pack_id(rs->index, rs->refs[from].pack), name);
         int rc = 0;
         size_t i = from;
+        /* once the pack turned out shorter than the index says: one blob a
+         * read, so that only the files of the blobs past its end are named */
+        bool one = false;
         while (rc == 0 && i < to) {
                 /* one read covers refs i..j-1 */
                 uint32_t start = rs->refs[i].offset, end = start + rs->refs[i].length;
                 size_t j = i + 1;
-                while (j < to && rs->refs[j].offset <= end + COALESCE_GAP &&
+                while (j < to && (one ? rs->refs[j].offset == start : rs->refs[j].offset <= end + COALESCE_GAP) &&
                        rs->refs[j].offset + rs->refs[j].length - start <= rs->max_span) {
                         end = MAX(end, rs->refs[j].offset + rs->refs[j].length);
                         j++;
                 }
                 span->len = 0;
                 rc = backend_read(be, name, start, end - start, span);
+                if (rc == -ENODATA && !one && rs->refs[j - 1].offset != start) {
+                        one = true;
+                        rc = 0;
+                        continue;
+                }
+                if (data_error(rc)) {
+                        rc = damage(rs, i, j, error_last());
+                        i = j;
+                        continue;
+                }
                 uint32_t decoded = UINT32_MAX;
                 const uint8_t *p = NULL;
+                bool bad = false; /* the blob at `decoded` cannot be read */
                 for (size_t k = i; rc == 0 && k < j; k++) {
                         const Ref *ref = &rs->refs[k];
                         if (ref->offset != decoded) {
@@ -544,11 +604,18 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                                                             ref->length, ref->raw_length, plain, &p);
                                 if (rc == 0 && !p)
                                         p = plain->data;
-                                if (rc == -EBADMSG)
-                                        error_set("%s: blob at offset %u is damaged (failed authentication); %s "
-                                                  "is incomplete",
-                                                  name, ref->offset, rs->files[ref->file].path);
+                                bad = rc == -EBADMSG;
+                                if (bad) {
+                                        error_set("%s: the blob at offset %u is damaged (it fails authentication "
+                                                  "or does not decompress)",
+                                                  name, ref->offset);
+                                        rc = 0;
+                                }
                                 decoded = ref->offset;
+                        }
+                        if (bad) {
+                                rc = damage(rs, k, k + 1, error_last());
+                                continue;
                         }
                         if (rc == 0 && (rc = write_ref(rs, ref, p, w)) == 0)
                                 __atomic_add_fetch(&rs->st.bytes_done, ref->raw_length, __ATOMIC_RELAXED);
@@ -659,7 +726,7 @@ static int verify(Restorer *rs)
         int rc = 0;
         for (size_t i = 0; rc == 0 && i < rs->nfiles; i++) {
                 FileEntry *f = &rs->files[i];
-                if (!f->ids || f->failed) /* reported when it could not be created */
+                if (!f->ids || f->failed || damaged(rs, f)) /* reported already */
                         continue;
                 int fd = open(f->path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0) {
@@ -712,7 +779,7 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
         /* every file's contents are written: what file_done left */
         for (size_t i = 0; i < rs->nmetas; i++) {
                 const FileEntry *f = rs->metas[i].file >= 0 ? &rs->files[rs->metas[i].file] : NULL;
-                if (!f || (!meta_when_written(f) && !f->failed))
+                if (!f || (!meta_when_written(f) && !f->failed && !damaged(rs, f)))
                         apply_meta(rs, &rs->metas[i]);
         }
         for (size_t i = rs->ndirs; i-- > 0;)

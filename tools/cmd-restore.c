@@ -282,10 +282,11 @@ int cmd_restore(Cli *c, int argc, char **argv)
                 RestoreStats st;
                 restorer_stats(rs, &st);
                 if (rc == 0 && c->json) {
-                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f}", "snapshot_id", s->id,
+                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "snapshot_id", s->id,
                                                  "files", (json_int_t)st.files, "dirs", (json_int_t)st.dirs,
                                                  "others", (json_int_t)st.others, "bytes",
                                                  (json_int_t)st.bytes_total, "errors", (json_int_t)st.errors,
+                                                 "files_incomplete", (json_int_t)st.files_incomplete,
                                                  "duration_seconds", (double)(util_now_ns() - t0) / 1e9));
                 } else if (rc == 0 && !c->quiet) {
                         char sz[32];
@@ -295,6 +296,11 @@ int cmd_restore(Cli *c, int argc, char **argv)
                                (unsigned long long)st.files, (unsigned long long)st.dirs, sz,
                                (double)(util_now_ns() - t0) / 1e9, o.verify ? ", verified" : "");
                 }
+                if (st.files_incomplete)
+                        fprintf(stderr,
+                                "cairn: restore: %llu file%s incomplete: the repository lacks some of their data "
+                                "(named above; every other file is restored)\n",
+                                (unsigned long long)st.files_incomplete, st.files_incomplete == 1 ? "" : "s");
                 if (rc == 0 && st.errors)
                         rc = 1;
         }

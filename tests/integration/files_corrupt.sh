@@ -1,6 +1,8 @@
 #!/bin/bash
 # files_corrupt: one flipped byte in any pack is found by check --read-data,
 # which names the pack; with the byte put back the repository checks clean.
+# A restore from a repository that lost a pack, or holds it cut short or
+# with a flipped byte, restores every file it can read and names the rest.
 source "$(dirname "$0")/lib.sh"
 
 SRC=$TMP/src
@@ -24,6 +26,44 @@ for pack in "${packs[@]}"; do
         expect_eq "$(sha256sum <"$pack")" "$sum" "pack $id after restoring the byte"
         expect_check
 done
+expect_check --read-data
+
+# A restore goes on past data the repository lost: each file with a blob
+# that cannot be read is named (with why) and left incomplete, every other
+# file is restored exactly, exit 3. The largest pack is a data pack.
+pack=$(find "$CAIRN_REPOSITORY/data" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
+rel=${pack#"$CAIRN_REPOSITORY/"}
+cp -p "$pack" "$TMP/pack.saved"
+# the pack is gone
+rm "$pack"
+expect_exit 3 "$CAIRN" restore "latest:$SRC" --target "$TMP/lost"
+expect_incomplete_restore "$SRC" "$TMP/lost" "^$CAIRN_REPOSITORY/$rel: no such object\$"
+# a pack cut in half: only the files with blobs past the cut are named
+# (ten files of one blob each, in one pack of their own)
+(
+        export CAIRN_REPOSITORY=$TMP/repo-ten
+        mkdir -p "$TMP/ten"
+        for i in 0 1 2 3 4 5 6 7 8 9; do head -c 100000 /dev/urandom >"$TMP/ten/f$i"; done
+        expect_exit 0 "$CAIRN" init --kdf min
+        expect_exit 0 "$CAIRN" backup "$TMP/ten"
+        tpack=$(find "$CAIRN_REPOSITORY/data" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
+        truncate -s $(($(stat -c %s "$tpack") / 2)) "$tpack"
+        expect_exit 3 "$CAIRN" restore "latest:$TMP/ten" --target "$TMP/short" --verify
+        expect_incomplete_restore "$TMP/ten" "$TMP/short" \
+                "^$CAIRN_REPOSITORY/${tpack#"$CAIRN_REPOSITORY/"}: object shorter than expected\$"
+        cut=$(grep -c 'the file is incomplete' "$TMP/err")
+        ((cut >= 4 && cut <= 6)) || fail "$cut of ten files named with half their pack"
+)
+# one byte flipped: the blob fails authentication (also with --verify,
+# which skips the files already named)
+cp "$TMP/pack.saved" "$pack"
+flip_middle "$pack"
+expect_exit 3 "$CAIRN" restore "latest:$SRC" --target "$TMP/flipped" --verify
+expect_incomplete_restore "$SRC" "$TMP/flipped" \
+        "^$rel: the blob at offset [0-9]+ is damaged \\(it fails authentication or does not decompress\\)\$"
+cp "$TMP/pack.saved" "$pack"
+expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/whole"
+treecmp "$SRC" "$TMP/whole" --no-atime
 expect_check --read-data
 
 echo "ok: files_corrupt"

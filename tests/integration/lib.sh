@@ -196,6 +196,57 @@ treecmp() {
         tail -n 1 "$TMP/treecmp.out"
 }
 
+# expect_incomplete_restore SRC DST REASON: the last command was a restore
+# of SRC (latest:SRC) into DST that could not read some of the repository's
+# data: on stderr, one line for each file it could not complete, naming
+# the file and REASON (a regex over what follows), and a last line
+# counting them; at least one such file; each has its size, mode 0600 and
+# the restore's own mtime (not the snapshot's metadata); every other entry
+# is exact (treecmp, atimes aside; other names of an incomplete file's
+# inode aside too). Paths are compared as bytes, any name works.
+expect_incomplete_restore() {
+        python3 - "$1" "$2" "$3" "$TMP/err" "$TREECMP" <<'PY' || { _show_output; fail "restore of $1 into $2 was not incomplete as it should be"; }
+import os, re, stat, sys, time
+src, dst, reason = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2]), os.fsencode(sys.argv[3])
+err = open(sys.argv[4], "rb").read()
+sys.path.insert(0, os.path.dirname(sys.argv[5]))
+import treecmp
+MARK = b": the file is incomplete (zeros in place of what is missing; run 'cairn check --read-data'): "
+m = re.search(rb"^cairn: restore: (\d+) files? incomplete: the repository lacks some of their data "
+              rb"\(named above; every other file is restored\)\n\Z", err, re.M)
+if not m:
+    sys.exit("no final count of incomplete files on stderr")
+count = int(m.group(1))
+files = {}
+for top, dirs, names in os.walk(dst):
+    for n in names:
+        p = os.path.join(top, n)
+        st = os.lstat(p)
+        if stat.S_ISREG(st.st_mode):
+            files[p] = st
+named = [p for p in files if b"cairn: restore: " + p + MARK in err]
+reasons = re.findall(re.escape(MARK) + rb"([^\n]*)\n", err)
+if not named or len(named) != count or len(reasons) != count or err.count(b"cairn: ") != count + 1:
+    sys.exit("%d files named incomplete, %d reasons, the count says %d, %d messages"
+             % (len(named), len(reasons), count, err.count(b"cairn: ")))
+bad = [r for r in reasons if not re.search(reason, r)]
+if bad:
+    sys.exit("reasons that do not match %r: %r" % (reason, bad[:3]))
+inodes = set()
+for p in named:
+    s, d = os.lstat(src + p[len(dst):]), files[p]
+    if d.st_size != s.st_size or stat.S_IMODE(d.st_mode) != 0o600 or d.st_mtime_ns == s.st_mtime_ns:
+        sys.exit("%r: size %d (want %d), mode %o (want 600), mtime %d (the snapshot's: %d)"
+                 % (p, d.st_size, s.st_size, stat.S_IMODE(d.st_mode), d.st_mtime_ns, s.st_mtime_ns))
+    inodes.add(d.st_ino)
+ignore = set(os.path.relpath(p, dst) for p, st in files.items() if st.st_ino in inodes)
+n, diffs = treecmp.compare(src, dst, False, ignore)
+if diffs:
+    sys.exit("besides the incomplete files:\n" + "\n".join(diffs[:20]))
+print("incomplete: %d files named (%s...), %d other entries identical" % (count, named[0][-40:], n))
+PY
+}
+
 # gentree DIR [options]: generate a test tree, quietly.
 gentree() {
         "$GENTREE" "$@" >"$TMP/gentree.out" || fail "cairn-gentree $* failed"

@@ -159,6 +159,23 @@ keep
 expect_err_line 'empty-prefix'
 [[ -z $(s3_objects "$S3_BUCKET" empty-prefix/) ]] || fail "a failed command wrote under empty-prefix/"
 
+# --- a pack the repository needs is gone (404 NoSuchKey): the restore
+# names each file it touched with the object, the S3 code and message,
+# exits 3, and restores every other file exactly
+(
+        export CAIRN_REPOSITORY=s3:$S3_ENDPOINT/$S3_BUCKET/lost-pack
+        expect_exit 0 "$CAIRN" init --kdf min --pack-size 1
+        expect_exit 0 "$CAIRN" backup "$SRC"
+        # the largest: a data pack (tree packs are a few KiB here)
+        gone=$(s3_objects "$S3_BUCKET" lost-pack/data/ | sort -t $'\t' -k2,2n | tail -n 1 | cut -f1)
+        [[ -n $gone ]] || fail "no pack under lost-pack/data/"
+        s3aws s3 rm --only-show-errors "s3://$S3_BUCKET/$gone" || fail "aws s3 rm $gone failed"
+        expect_exit 3 timeout 120 "$CAIRN" restore "latest:$SRC" --target "$TMP/lost-restore"
+        keep
+        expect_incomplete_restore "$SRC" "$TMP/lost-restore" \
+                "^s3 GET ${gone#lost-pack/}: 404 NoSuchKey: The specified key does not exist\\.\$"
+)
+
 # --- nobody listens: a bounded number of retries, then one line
 dead=$(free_port)
 start=$SECONDS

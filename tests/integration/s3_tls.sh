@@ -48,5 +48,10 @@ expect_exit 1 timeout 120 "$CAIRN" --s3-retries 1 snapshots
 expect_err_line '[Cc]ertificate|SSL|TLS|issuer'
 expect_exit 0 "$CAIRN" --insecure-tls snapshots --json
 expect_eq "$(pyjson 'len(d)')" 1 "snapshots with --insecure-tls"
+expect_eq "$(grep -c 'warning: TLS certificate verification is off (--insecure-tls)' "$TMP/err")" 1 \
+        "warnings on stderr with --insecure-tls"
+# and only then: a verified connection says nothing of it
+expect_exit 0 "$CAIRN" --cacert "$S3_CACERT" snapshots --json
+expect_eq "$(grep -c 'insecure' "$TMP/err")" 0 "warnings on stderr with --cacert"
 
 echo "ok: s3_tls"
