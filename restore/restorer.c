@@ -28,8 +28,9 @@ typedef struct Ref {
 
 typedef struct Meta {
         char *path;
-        Node node;    /* without content */
-        int64_t file; /* its FileEntry, or -1 */
+        Node node;       /* without content */
+        int64_t file;    /* its FileEntry, or -1 */
+        bool incomplete; /* a directory whose tree could not be read (reported) */
 } Meta;
 
 #define NO_LINK UINT32_MAX
@@ -142,6 +143,13 @@ void restorer_stats(Restorer *rs, RestoreStats *out)
                 d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
 }
 
+/* Errors of the repository's data, not of the restore: the files (or
+ * directories) they touch are reported and the others restored. */
+static bool data_error(int rc)
+{
+        return rc == -ENOENT || rc == -ENODATA || rc == -EBADMSG;
+}
+
 static void warn(Restorer *rs, const char *path, const char *msg)
 {
         __atomic_add_fetch(&rs->st.errors, 1, __ATOMIC_RELAXED);
@@ -175,6 +183,7 @@ static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const No
         if (rc < 0)
                 return rc;
         m->file = file;
+        m->incomplete = false;
         m->path = strdup(path);
         if (!m->path) {
                 node_clear(&m->node);
@@ -337,7 +346,8 @@ static int restore_special(Restorer *rs, const char *path, const Node *n)
         return 0;
 }
 
-static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included);
+static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included,
+                bool top);
 
 static int restore_node(Restorer *rs, const Node *n, const char *dst, const char *snap, bool included)
 {
@@ -355,7 +365,14 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
                                 return rc;
                         rs->st.dirs++;
                 }
-                return n->has_subtree ? walk(rs, n->subtree, dst, snap, inc) : 0;
+                size_t me = rs->ndirs - 1;
+                int rc = n->has_subtree ? walk(rs, n->subtree, dst, snap, inc, false) : 0;
+                if (rc == 1) { /* its contents are unknown: none of its metadata either */
+                        if (inc)
+                                rs->dirs[me].incomplete = true;
+                        rc = 0;
+                }
+                return rc;
         }
         if (!inc)
                 return 0;
@@ -389,10 +406,21 @@ static char *join(const char *a, const char *b)
         return s;
 }
 
-static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included)
+/* 1: the tree of a directory below the top could not be read (lost or
+ * damaged in the repository): reported, and the restore goes on. */
+static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included,
+                bool top)
 {
         Tree *t;
         int rc = repo_tree_load(rs->repo, tree_id, &t);
+        if (rc < 0 && !top && data_error(rc)) {
+                char msg[1280];
+                snprintf(msg, sizeof(msg), "the directory's contents are unknown (run 'cairn check --read-data'): %s",
+                         error_last());
+                __atomic_add_fetch(&rs->st.dirs_incomplete, 1, __ATOMIC_RELAXED);
+                warn(rs, dst, msg);
+                return 1;
+        }
         if (rc < 0)
                 return rc;
         for (size_t i = 0; rc == 0 && i < t->n; i++) {
@@ -552,13 +580,6 @@ static int damage(Restorer *rs, size_t i, size_t j, const char *why)
                         file_done(rs, f);
         }
         return 0;
-}
-
-/* Errors of the repository's data, not of the restore: the files they
- * touch are reported and the others restored. */
-static bool data_error(int rc)
-{
-        return rc == -ENOENT || rc == -ENODATA || rc == -EBADMSG;
 }
 
 static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *plain, Writer *w)
@@ -766,7 +787,7 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
                 bool inc = !rs->opt.includes || !rs->opt.includes[0];
                 rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, rs->opt.target, root, -1);
                 if (rc == 0 && root->has_subtree)
-                        rc = walk(rs, root->subtree, rs->opt.target, root_path, inc);
+                        rc = walk(rs, root->subtree, rs->opt.target, root_path, inc, true);
         } else {
                 char *dst = join(rs->opt.target, root->name);
                 rc = dst ? restore_node(rs, root, dst, root_path, true) : -ENOMEM;
@@ -783,7 +804,8 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
                         apply_meta(rs, &rs->metas[i]);
         }
         for (size_t i = rs->ndirs; i-- > 0;)
-                apply_meta(rs, &rs->dirs[i]);
+                if (!rs->dirs[i].incomplete)
+                        apply_meta(rs, &rs->dirs[i]);
         if (rs->opt.verify)
                 rc = verify(rs);
         return rc;

@@ -30,6 +30,7 @@ typedef struct RestoreOptions {
 typedef struct RestoreStats {
         uint64_t files, dirs, others, bytes_total, bytes_done, errors;
         uint64_t files_incomplete; /* some contents unreadable (among errors) */
+        uint64_t dirs_incomplete;  /* tree unreadable: contents unknown (among errors) */
 } RestoreStats;
 
 typedef struct Restorer Restorer;

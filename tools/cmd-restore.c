@@ -282,11 +282,12 @@ int cmd_restore(Cli *c, int argc, char **argv)
                 RestoreStats st;
                 restorer_stats(rs, &st);
                 if (rc == 0 && c->json) {
-                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "snapshot_id", s->id,
+                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "snapshot_id", s->id,
                                                  "files", (json_int_t)st.files, "dirs", (json_int_t)st.dirs,
                                                  "others", (json_int_t)st.others, "bytes",
                                                  (json_int_t)st.bytes_total, "errors", (json_int_t)st.errors,
                                                  "files_incomplete", (json_int_t)st.files_incomplete,
+                                                 "dirs_incomplete", (json_int_t)st.dirs_incomplete,
                                                  "duration_seconds", (double)(util_now_ns() - t0) / 1e9));
                 } else if (rc == 0 && !c->quiet) {
                         char sz[32];
@@ -296,11 +297,19 @@ int cmd_restore(Cli *c, int argc, char **argv)
                                (unsigned long long)st.files, (unsigned long long)st.dirs, sz,
                                (double)(util_now_ns() - t0) / 1e9, o.verify ? ", verified" : "");
                 }
-                if (st.files_incomplete)
+                if (st.files_incomplete || st.dirs_incomplete) {
+                        char files[64] = "", dirs[64] = "";
+                        if (st.files_incomplete)
+                                snprintf(files, sizeof(files), "%llu file%s", (unsigned long long)st.files_incomplete,
+                                         st.files_incomplete == 1 ? "" : "s");
+                        if (st.dirs_incomplete)
+                                snprintf(dirs, sizeof(dirs), "%llu director%s", (unsigned long long)st.dirs_incomplete,
+                                         st.dirs_incomplete == 1 ? "y" : "ies");
                         fprintf(stderr,
-                                "cairn: restore: %llu file%s incomplete: the repository lacks some of their data "
-                                "(named above; every other file is restored)\n",
-                                (unsigned long long)st.files_incomplete, st.files_incomplete == 1 ? "" : "s");
+                                "cairn: restore: %s%s%s incomplete: the repository lacks some of their data "
+                                "(named above; everything else is restored)\n",
+                                files, files[0] && dirs[0] ? " and " : "", dirs);
+                }
                 if (rc == 0 && st.errors)
                         rc = 1;
         }

@@ -2,7 +2,8 @@
 # files_corrupt: one flipped byte in any pack is found by check --read-data,
 # which names the pack; with the byte put back the repository checks clean.
 # A restore from a repository that lost a pack, or holds it cut short or
-# with a flipped byte, restores every file it can read and names the rest.
+# with a flipped byte, restores every file it can read and names the rest;
+# a directory whose tree is lost is named and the rest restored.
 source "$(dirname "$0")/lib.sh"
 
 SRC=$TMP/src
@@ -53,6 +54,29 @@ expect_incomplete_restore "$SRC" "$TMP/lost" "^$CAIRN_REPOSITORY/$rel: no such o
                 "^$CAIRN_REPOSITORY/${tpack#"$CAIRN_REPOSITORY/"}: object shorter than expected\$"
         cut=$(grep -c 'the file is incomplete' "$TMP/err")
         ((cut >= 4 && cut <= 6)) || fail "$cut of ten files named with half their pack"
+)
+# a lost tree: the directory is named, left empty and without its metadata,
+# everything else restored. Two backups: the second writes the trees of
+# what changed (the root, b/) into a new tree pack; a/'s tree stays in the
+# first backup's, the smallest pack it wrote (its data pack holds 600 KB).
+(
+        export CAIRN_REPOSITORY=$TMP/repo-trees
+        mkdir -p "$TMP/trees/a/deep" "$TMP/trees/b"
+        for f in a/1 a/deep/2 b/3; do head -c 200000 /dev/urandom >"$TMP/trees/$f"; done
+        expect_exit 0 "$CAIRN" init --kdf min
+        expect_exit 0 "$CAIRN" backup "$TMP/trees"
+        first=$(find "$CAIRN_REPOSITORY/data" -type f -printf '%s %p\n' | sort -n)
+        echo "a new file" >"$TMP/trees/b/4"
+        expect_exit 0 "$CAIRN" backup "$TMP/trees"
+        tpack=$(head -n 1 <<<"$first" | cut -d' ' -f2-)
+        (( $(wc -l <<<"$first") == 2 )) || fail "the first backup wrote $(wc -l <<<"$first") packs, not 2"
+        rm "$tpack"
+        expect_exit 3 "$CAIRN" restore "latest:$TMP/trees" --target "$TMP/trees-out"
+        expect_eq "$(cat "$TMP/err")" "cairn: restore: $TMP/trees-out/a: the directory's contents are unknown (run 'cairn check --read-data'): $tpack: no such object
+cairn: restore: 1 directory incomplete: the repository lacks some of their data (named above; everything else is restored)" \
+                "stderr of a restore with a lost tree"
+        expect_eq "$(find "$TMP/trees-out/a" | wc -l) $(stat -c %a "$TMP/trees-out/a")" "1 700" "entries and mode of the directory whose tree is lost"
+        treecmp "$TMP/trees" "$TMP/trees-out" --no-atime --ignore a
 )
 # one byte flipped: the blob fails authentication (also with --verify,
 # which skips the files already named)

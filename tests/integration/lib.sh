@@ -213,7 +213,7 @@ sys.path.insert(0, os.path.dirname(sys.argv[5]))
 import treecmp
 MARK = b": the file is incomplete (zeros in place of what is missing; run 'cairn check --read-data'): "
 m = re.search(rb"^cairn: restore: (\d+) files? incomplete: the repository lacks some of their data "
-              rb"\(named above; every other file is restored\)\n\Z", err, re.M)
+              rb"\(named above; everything else is restored\)\n\Z", err, re.M)
 if not m:
     sys.exit("no final count of incomplete files on stderr")
 count = int(m.group(1))
