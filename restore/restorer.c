@@ -254,27 +254,50 @@ static int plan_file(Restorer *rs, const char *path, const Node *n)
                         return -ENOMEM;
                 memcpy(f->ids, n->content, n->ncontent * ID_LEN);
         }
-        uint64_t off = 0;
+        /* Blobs the index lacks: those before the first of them go at
+         * their offsets from the start, those after the last at theirs
+         * from the end (the file's size is known); the lengths of the ones
+         * between are not, and they stay zeros */
+        size_t first_missing = n->ncontent, last_missing = 0;
         for (size_t i = 0; i < n->ncontent; i++) {
                 IndexEntry e;
                 if (!index_find(rs->index, n->content[i], &e) || e.pack == INDEX_PACK_PENDING) {
-                        char hex[ID_HEX_LEN + 1];
-                        util_hex(n->content[i], ID_LEN, hex);
-                        error_set("%s: blob %.16s is missing from the repository (run 'cairn check')", path, hex);
-                        return -ENOENT;
+                        first_missing = MIN(first_missing, i);
+                        last_missing = i;
                 }
+        }
+        uint64_t off = 0, end = n->size;
+        for (size_t k = 0; k < n->ncontent; k++) {
+                bool from_start = k < first_missing;
+                size_t i = from_start ? k : n->ncontent - 1 - (k - first_missing);
+                if (!from_start && i <= last_missing)
+                        break;
+                IndexEntry e;
+                index_find(rs->index, n->content[i], &e);
+                if (!from_start && e.raw_length > end - off)
+                        break; /* longer than the file says: its size is wrong too */
                 rc = grow((void **)&rs->refs, &rs->caprefs, rs->nrefs, sizeof(Ref));
                 if (rc < 0)
                         return rc;
+                end -= from_start ? 0 : e.raw_length;
                 rs->refs[rs->nrefs++] = (Ref){.pack = e.pack, .offset = e.offset, .length = e.length,
                                               .raw_length = e.raw_length, .file = (uint32_t)rs->nfiles,
-                                              .file_off = off};
+                                              .file_off = from_start ? off : end};
                 if (f->lens)
                         f->lens[i] = e.raw_length;
-                off += e.raw_length;
+                off += from_start ? e.raw_length : 0;
         }
         f->nrefs = f->pending = (uint32_t)(rs->nrefs - f->first_ref);
         rs->nfiles++;
+        if (first_missing < n->ncontent) {
+                char hex[ID_HEX_LEN + 1], msg[256];
+                util_hex(n->content[first_missing], ID_LEN, hex);
+                snprintf(msg, sizeof(msg), "the file is incomplete (%s): blob %.16s is not in the repository's index",
+                         INCOMPLETE_HINT, hex);
+                f->damaged = true;
+                rs->st.files_incomplete++;
+                warn(rs, path, msg);
+        }
         if (link_to == NO_LINK) /* another name counts if it becomes a copy */
                 count_file(rs, f, 1);
         return 0;

@@ -3,7 +3,8 @@
 # which names the pack; with the byte put back the repository checks clean.
 # A restore from a repository that lost a pack, or holds it cut short or
 # with a flipped byte, restores every file it can read and names the rest;
-# a directory whose tree is lost is named and the rest restored.
+# a directory whose tree is lost is named and the rest restored; with an
+# index file lost, what it listed is named, and of a file, what is known.
 source "$(dirname "$0")/lib.sh"
 
 SRC=$TMP/src
@@ -77,6 +78,60 @@ cairn: restore: 1 directory incomplete: the repository lacks some of their data 
                 "stderr of a restore with a lost tree"
         expect_eq "$(find "$TMP/trees-out/a" | wc -l) $(stat -c %a "$TMP/trees-out/a")" "1 700" "entries and mode of the directory whose tree is lost"
         treecmp "$TMP/trees" "$TMP/trees-out" --no-atime --ignore a
+)
+# a lost index file: what it listed is unknown. Two backups; the second
+# changed the first 1000 bytes of b/head.bin and the last 1000 of
+# b/tail.bin (8 MiB each, several chunks) and added b/new. With the first
+# backup's index gone, a/ (its tree listed there) is named and left empty,
+# head.bin gets its new first chunk at the start and tail.bin its new last
+# chunk at the end, zeros elsewhere, both named; b/new is exact.
+(
+        export CAIRN_REPOSITORY=$TMP/repo-index
+        S=$TMP/idx
+        mkdir -p "$S/a" "$S/b"
+        head -c 300000 /dev/urandom >"$S/a/1"
+        head -c $((8 << 20)) /dev/urandom >"$S/b/head.bin"
+        head -c $((8 << 20)) /dev/urandom >"$S/b/tail.bin"
+        expect_exit 0 "$CAIRN" init --kdf min
+        expect_exit 0 "$CAIRN" backup "$S"
+        first=$(ls "$CAIRN_REPOSITORY/index")
+        (( $(wc -l <<<"$first") == 1 )) || fail "the first backup wrote $(wc -l <<<"$first") index files, not 1"
+        python3 - "$S/b/head.bin" "$S/b/tail.bin" <<'PY'
+import os, sys
+for path, at in ((sys.argv[1], 0), (sys.argv[2], (8 << 20) - 1000)):
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(os.urandom(1000))
+PY
+        echo "new" >"$S/b/new"
+        expect_exit 0 "$CAIRN" backup "$S"
+        rm "$CAIRN_REPOSITORY/index/$first"
+        expect_exit 3 "$CAIRN" restore "latest:$S" --target "$TMP/idx-out"
+        python3 - "$S" "$TMP/idx-out" "$TMP/err" <<'PY' || fail "restore with a lost index file"
+import re, sys
+src, out, err = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+hint = re.escape("(zeros in place of what is missing; run 'cairn check --read-data')")
+want = [re.escape("cairn: restore: %s/a: the directory's contents are unknown (run 'cairn check --read-data'): " % out)
+        + r"blob [0-9a-f]{64} is not in the index \(run 'cairn check'\)",
+        re.escape("cairn: restore: %s/b/head.bin: the file is incomplete " % out) + hint
+        + r": blob [0-9a-f]{16} is not in the repository's index",
+        re.escape("cairn: restore: %s/b/tail.bin: the file is incomplete " % out) + hint
+        + r": blob [0-9a-f]{16} is not in the repository's index",
+        re.escape("cairn: restore: 2 files and 1 directory incomplete: the repository lacks some of their "
+                  "data (named above; everything else is restored)")]
+lines = err.splitlines()
+if len(lines) != len(want) or not all(re.fullmatch(w, l) for w, l in zip(want, lines)):
+    sys.exit("stderr:\n" + err)
+for name, keep, zero in (("head.bin", slice(0, 1000), slice(-4096, None)),
+                         ("tail.bin", slice(-1000, None), slice(0, 4096))):
+    a, b = open("%s/b/%s" % (src, name), "rb").read(), open("%s/b/%s" % (out, name), "rb").read()
+    if len(a) != len(b) or a[keep] != b[keep] or b[zero] != bytes(4096):
+        sys.exit("%s: %d bytes (want %d), the changed chunk %s, the lost end %s" % (
+            name, len(b), len(a), "kept" if a[keep] == b[keep] else "lost",
+            "zeros" if b[zero] == bytes(4096) else "not zeros"))
+print("lost index: a/ named, head.bin and tail.bin named with their known chunks in place")
+PY
+        treecmp "$S" "$TMP/idx-out" --no-atime --ignore a --ignore head.bin --ignore tail.bin
 )
 # one byte flipped: the blob fails authentication (also with --verify,
 # which skips the files already named)
