@@ -55,6 +55,8 @@ static int cmp_newest(const void *a, const void *b)
         const RetentionItem *x = *(RetentionItem *const *)a, *y = *(RetentionItem *const *)b;
         if (x->time != y->time)
                 return x->time > y->time ? -1 : 1;
+        if (x->nsec != y->nsec)
+                return x->nsec > y->nsec ? -1 : 1;
         return x < y ? -1 : (x > y); /* stable by position */
 }
 

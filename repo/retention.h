@@ -20,6 +20,7 @@ typedef struct RetentionPolicy {
 
 typedef struct RetentionItem {
         int64_t time; /* seconds since the epoch */
+        long nsec;    /* and nanoseconds: "last" is by the exact time */
         const char *const *tags; /* NULL-terminated or NULL */
         bool keep;
         char reasons[96]; /* "last, daily" */

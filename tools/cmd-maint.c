@@ -230,6 +230,7 @@ int cmd_forget(Cli *c, int argc, char **argv)
                                 done[i] = true;
                                 which[m] = i;
                                 items[m] = (RetentionItem){.time = list[i]->time_sec,
+                                                           .nsec = list[i]->time_nsec,
                                                            .tags = (const char *const *)list[i]->tags};
                                 m++;
                         }

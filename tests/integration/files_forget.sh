@@ -57,4 +57,15 @@ expect_check --read-data
 expect_exit 0 "$CAIRN" restore latest:"$SRC" --target "$TMP/dst4"
 treecmp "$SRC" "$TMP/dst4" --no-atime
 
+# Two backups of another path, most often within one second: keep-last
+# keeps the later one (it kept the earlier when their times were compared
+# to the second; the unit test retention::last_is_by_the_exact_time pins it)
+mkdir "$TMP/quick"
+echo one >"$TMP/quick/f"
+expect_exit 0 "$CAIRN" backup "$TMP/quick"
+expect_exit 0 "$CAIRN" backup "$TMP/quick"
+q2=$(last_snapshot_id)
+expect_exit 0 "$CAIRN" forget --keep-last 1
+expect_eq "$(snapshot_ids | sort)" "$(printf '%s\n' "${ids[4]}" "$q2" | sort)" "snapshots after two quick backups and forget --keep-last 1"
+
 echo "ok: files_forget"

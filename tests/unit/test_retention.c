@@ -223,6 +223,31 @@ Test(retention, reasons_name_every_rule)
         cr_assert_str_eq(items[0].reasons, "", "reasons are reset on each call");
 }
 
+Test(retention, last_is_by_the_exact_time)
+{
+        /* two backups in one second: keep-last 1 keeps the later one, in
+         * either order (the older was kept: its time was cut to seconds
+         * and the tie went to the first listed) */
+        for (int flip = 0; flip < 2; flip++) {
+                RetentionItem items[3] = {{.time = 1700000000, .nsec = 100},
+                                          {.time = 1700000000, .nsec = 900000000},
+                                          {.time = 1699999999, .nsec = 999999999}};
+                if (flip) {
+                        RetentionItem t = items[0];
+                        items[0] = items[1];
+                        items[1] = t;
+                }
+                RetentionPolicy last = {.keep = {[KEEP_LAST] = 1}};
+                cr_assert_eq(retention_apply(&last, items, 3), 1);
+                size_t newer = flip ? 0 : 1;
+                cr_assert(items[newer].keep, "the later of two snapshots in one second is kept (order %d)", flip);
+                cr_assert(!items[1 - newer].keep && !items[2].keep);
+                RetentionPolicy two = {.keep = {[KEEP_LAST] = 2}};
+                cr_assert_eq(retention_apply(&two, items, 3), 2);
+                cr_assert(items[0].keep && items[1].keep && !items[2].keep);
+        }
+}
+
 Test(retention, is_empty)
 {
         RetentionPolicy p = {.keep = {0}};
