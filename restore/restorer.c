@@ -806,6 +806,12 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
                 error_set("%s: cannot create target: %s", rs->opt.target, strerror(-rc));
                 return rc;
         }
+        struct stat st;
+        if (stat(rs->opt.target, &st) == 0 && !S_ISDIR(st.st_mode)) {
+                error_set("%s: the target exists and is not a directory (give a directory for --target)",
+                          rs->opt.target);
+                return -ENOTDIR;
+        }
         if (root->type == NODE_DIR) {
                 bool inc = !rs->opt.includes || !rs->opt.includes[0];
                 rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, rs->opt.target, root, -1);

@@ -54,6 +54,16 @@ expect_fail "$CAIRN" restore "$prefix" --target "$TMP/never"
 expect_err_line "$AMBIGUOUS"
 [[ ! -e $TMP/never ]] || fail "restore of an ambiguous id created its target"
 
+# --- a target that exists and is a file: refused, the file untouched (the
+# snapshot's root metadata went onto it: mode and mtime, exit 3)
+echo "not a directory" >"$TMP/afile"
+chmod 640 "$TMP/afile"
+touch -d '2001-02-03 04:05:06' "$TMP/afile"
+before=$(stat -c '%a %Y %s' "$TMP/afile")
+expect_exit 1 "$CAIRN" restore latest --target "$TMP/afile"
+expect_err_line "^cairn: restore: $TMP/afile: the target exists and is not a directory \\(give a directory for --target\\)\$"
+expect_eq "$(stat -c '%a %Y %s' "$TMP/afile") $(cat "$TMP/afile")" "$before not a directory" "the file given as target"
+
 # --- exclusive lock held: backup refuses with a message about the lock
 count=$(snapshot_count)
 "$CAIRN" lock --exclusive --hold 60 >"$TMP/lock.out" 2>&1 &
