@@ -379,9 +379,19 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
         bool inc = included || matches(rs->opt.includes, snap, n->name);
         if (n->type == NODE_DIR) {
                 if (inc) {
-                        if (mkdir(dst, 0700) < 0 && errno != EEXIST) {
-                                warn(rs, dst, strerror(errno));
-                                return 0;
+                        struct stat st;
+                        if (mkdir(dst, 0700) < 0) {
+                                int e = errno;
+                                /* an existing directory is used; anything else
+                                 * there (a file, or a symlink that would lead
+                                 * the restore out of the target) is left alone */
+                                if (e != EEXIST || lstat(dst, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                                        warn(rs, dst,
+                                             e == EEXIST ? "exists and is not a directory: left as it is, and the "
+                                                           "directory's contents not restored"
+                                                         : strerror(e));
+                                        return 0;
+                                }
                         }
                         int rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, dst, n, -1);
                         if (rc < 0)

@@ -64,6 +64,27 @@ expect_exit 1 "$CAIRN" restore latest --target "$TMP/afile"
 expect_err_line "^cairn: restore: $TMP/afile: the target exists and is not a directory \\(give a directory for --target\\)\$"
 expect_eq "$(stat -c '%a %Y %s' "$TMP/afile") $(cat "$TMP/afile")" "$before not a directory" "the file given as target"
 
+# --- in the target, a file where the snapshot has a directory, and a
+# symlink to a directory outside: both left as they are, each named, the
+# directories' contents not restored there (the symlink would have led the
+# restore out of the target), everything else restored; exit 3
+mkdir -p "$TMP/way/src/d" "$TMP/way/src/e" "$TMP/way/dst" "$TMP/way/outside"
+echo "in d" >"$TMP/way/src/d/f"
+echo "in e" >"$TMP/way/src/e/g"
+echo "top" >"$TMP/way/src/top"
+expect_exit 0 "$CAIRN" backup "$TMP/way/src"
+echo "precious" >"$TMP/way/dst/d"
+touch -d '2001-02-03 04:05:06' "$TMP/way/dst/d"
+ln -s "$TMP/way/outside" "$TMP/way/dst/e"
+before=$(stat -c '%a %Y' "$TMP/way/dst/d")
+expect_exit 3 "$CAIRN" restore "latest:$TMP/way/src" --target "$TMP/way/dst"
+expect_eq "$(sort "$TMP/err")" "cairn: restore: $TMP/way/dst/d: exists and is not a directory: left as it is, and the directory's contents not restored
+cairn: restore: $TMP/way/dst/e: exists and is not a directory: left as it is, and the directory's contents not restored" \
+        "stderr of a restore with a file and a symlink in the way"
+expect_eq "$(stat -c '%a %Y' "$TMP/way/dst/d") $(cat "$TMP/way/dst/d") $(ls -A "$TMP/way/outside" | wc -l)" \
+        "$before precious 0" "the file in the way, and the directory the symlink points to"
+cmp "$TMP/way/src/top" "$TMP/way/dst/top" || fail "top not restored beside the entries in the way"
+
 # --- exclusive lock held: backup refuses with a message about the lock
 count=$(snapshot_count)
 "$CAIRN" lock --exclusive --hold 60 >"$TMP/lock.out" 2>&1 &
