@@ -18,6 +18,7 @@
 #define MAX_SPAN (32u * 1024 * 1024) /* one read at most, with few workers */
 #define PREALLOC_MIN (1u << 20) /* files allocated whole from this size */
 #define INCOMPLETE_HINT "zeros in place of what is missing; run 'cairn check --read-data'"
+#define IN_THE_WAY "exists and is not a directory: left as it is, and the directory's contents not restored"
 #define SPAN_BUDGET (32u * 1024 * 1024) /* local: all workers' reads together */
 
 typedef struct Ref {
@@ -372,12 +373,43 @@ static int restore_special(Restorer *rs, const char *path, const Node *n)
 static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included,
                 bool top);
 
+/* dst is included and its parents are not: make the directories above it,
+ * below the target only, and never through what is not a directory there
+ * (a symlink would lead out of the target). 0; 1 when something is in the
+ * way (reported). */
+static int make_parents(Restorer *rs, const char *dst)
+{
+        char *p = strdup(dst);
+        if (!p)
+                return -ENOMEM;
+        int rc = 0;
+        size_t below = strlen(rs->opt.target) + 1;
+        for (char *s = p + MIN(below, strlen(p)); rc == 0 && (s = strchr(s, '/')); *s++ = '/') {
+                *s = 0;
+                struct stat st;
+                if (mkdir(p, 0755) < 0) {
+                        int e = errno;
+                        if (e != EEXIST || lstat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                                warn(rs, p, e == EEXIST ? IN_THE_WAY : strerror(e));
+                                rc = 1;
+                        }
+                }
+        }
+        free(p);
+        return rc;
+}
+
 static int restore_node(Restorer *rs, const Node *n, const char *dst, const char *snap, bool included)
 {
         if (matches(rs->opt.excludes, snap, n->name))
                 return 0;
         bool inc = included || matches(rs->opt.includes, snap, n->name);
         if (n->type == NODE_DIR) {
+                if (inc && !included) {
+                        int rc = make_parents(rs, dst);
+                        if (rc != 0)
+                                return rc < 0 ? rc : 0;
+                }
                 if (inc) {
                         struct stat st;
                         if (mkdir(dst, 0700) < 0) {
@@ -386,10 +418,7 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
                                  * there (a file, or a symlink that would lead
                                  * the restore out of the target) is left alone */
                                 if (e != EEXIST || lstat(dst, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                                        warn(rs, dst,
-                                             e == EEXIST ? "exists and is not a directory: left as it is, and the "
-                                                           "directory's contents not restored"
-                                                         : strerror(e));
+                                        warn(rs, dst, e == EEXIST ? IN_THE_WAY : strerror(e));
                                         return 0;
                                 }
                         }
@@ -410,13 +439,9 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
         if (!inc)
                 return 0;
         if (!included) {
-                /* included below a directory that is not: make its parents */
-                char *parent = strdup(dst), *slash = parent ? strrchr(parent, '/') : NULL;
-                if (slash && slash != parent) {
-                        *slash = 0;
-                        util_mkdir_p(parent, 0755);
-                }
-                free(parent);
+                int rc = make_parents(rs, dst);
+                if (rc != 0)
+                        return rc < 0 ? rc : 0;
         }
         int64_t file = n->type == NODE_FILE ? (int64_t)rs->nfiles : -1;
         int rc = n->type == NODE_FILE ? plan_file(rs, dst, n) : restore_special(rs, dst, n);

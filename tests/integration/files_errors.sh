@@ -84,6 +84,13 @@ cairn: restore: $TMP/way/dst/e: exists and is not a directory: left as it is, an
 expect_eq "$(stat -c '%a %Y' "$TMP/way/dst/d") $(cat "$TMP/way/dst/d") $(ls -A "$TMP/way/outside" | wc -l)" \
         "$before precious 0" "the file in the way, and the directory the symlink points to"
 cmp "$TMP/way/src/top" "$TMP/way/dst/top" || fail "top not restored beside the entries in the way"
+# and with --include, the parents the restore makes for an included file
+# are not gone through either
+mkdir -p "$TMP/way/dst2"
+ln -s "$TMP/way/outside" "$TMP/way/dst2/e"
+expect_exit 3 "$CAIRN" restore "latest:$TMP/way/src" --target "$TMP/way/dst2" --include g
+expect_err_line "^cairn: restore: $TMP/way/dst2/e: exists and is not a directory: left as it is, and the directory's contents not restored\$"
+expect_eq "$(ls -A "$TMP/way/outside" | wc -l)" 0 "entries in the directory the symlink points to, after --include g"
 
 # --- exclusive lock held: backup refuses with a message about the lock
 count=$(snapshot_count)

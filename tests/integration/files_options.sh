@@ -46,6 +46,16 @@ expect_eq "$(pyjson '" ".join(s["id"] for s in d)')" "$id_a" "snapshots --tag t2
 expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/r1" --include '*.txt' --exclude 'd.txt' --host hostB
 expect_eq "$(cd "$TMP/r1" && find . -type f | sort | tr '\n' ' ')" "./keep/a.txt ./skip/c.txt " "files restored with --include '*.txt' --exclude d.txt"
 
+# an included directory below directories that are not: they are made
+# (before, its mkdir failed with "No such file or directory", exit 3)
+mkdir -p "$TMP/nest/src/a/b/d2"
+echo "deep" >"$TMP/nest/src/a/b/d2/f"
+echo "other" >"$TMP/nest/src/a/other"
+expect_exit 0 "$CAIRN" backup "$TMP/nest/src"
+expect_exit 0 "$CAIRN" restore "latest:$TMP/nest/src" --target "$TMP/nest/dst" --include d2
+expect_eq "$(cd "$TMP/nest/dst" && find . | sort | tr '\n' ' ')" ". ./a ./a/b ./a/b/d2 ./a/b/d2/f " "entries restored with --include d2"
+cmp "$TMP/nest/src/a/b/d2/f" "$TMP/nest/dst/a/b/d2/f" || fail "d2/f restored wrong"
+
 # passwords: add a second, open with it, remove the first, passwd
 printf 'second password\n' >"$TMP/pw2"
 printf 'third password\n' >"$TMP/pw3"
