@@ -737,7 +737,8 @@ static void *content_worker(void *arg)
  * files in order (a worker waits for a file it gets to first). */
 static int restore_contents(Restorer *rs)
 {
-        qsort(rs->refs, rs->nrefs, sizeof(Ref), cmp_ref);
+        if (rs->nrefs) /* refs is NULL when no file has contents */
+                qsort(rs->refs, rs->nrefs, sizeof(Ref), cmp_ref);
         rs->groups = malloc(MAX(rs->nrefs, (size_t)1) * sizeof(size_t));
         if (!rs->groups)
                 return -ENOMEM;
