@@ -320,15 +320,15 @@ static int create_file(Restorer *rs, size_t i)
                 }
                 count_file(rs, f, 1); /* no link here: a copy of its own */
         }
-        int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno == ELOOP) {
-                unlink(f->path);
-                fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        }
+        /* what is there is replaced, never written through: a symlink, or
+         * another name (hard link) of a file outside the target */
+        int in_way = unlink(f->path) < 0 && errno != ENOENT ? errno : 0; /* EISDIR: a directory */
+        int fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
+                int e = errno == EEXIST && in_way ? in_way : errno;
                 f->failed = true;
                 count_file(rs, f, -1);
-                warn(rs, f->path, strerror(errno));
+                warn(rs, f->path, strerror(e));
                 return 0;
         }
         /* a large file is allocated at once: its blocks are then overwritten

@@ -84,6 +84,15 @@ cairn: restore: $TMP/way/dst/e: exists and is not a directory: left as it is, an
 expect_eq "$(stat -c '%a %Y' "$TMP/way/dst/d") $(cat "$TMP/way/dst/d") $(ls -A "$TMP/way/outside" | wc -l)" \
         "$before precious 0" "the file in the way, and the directory the symlink points to"
 cmp "$TMP/way/src/top" "$TMP/way/dst/top" || fail "top not restored beside the entries in the way"
+# a file in the target that is another name (hard link) of a file outside
+# it is replaced, not written through (O_TRUNC wrote into the shared inode)
+mkdir -p "$TMP/way/dst3"
+echo "outside, linked" >"$TMP/way/outside-file"
+ln "$TMP/way/outside-file" "$TMP/way/dst3/top"
+expect_exit 0 "$CAIRN" restore "latest:$TMP/way/src" --target "$TMP/way/dst3"
+expect_eq "$(cat "$TMP/way/outside-file") $(stat -c %h "$TMP/way/outside-file")" "outside, linked 1" \
+        "the file outside the target that was linked into it"
+cmp "$TMP/way/src/top" "$TMP/way/dst3/top" || fail "top not restored over the linked file"
 # and with --include, the parents the restore makes for an included file
 # are not gone through either
 mkdir -p "$TMP/way/dst2"
