@@ -29,9 +29,8 @@ typedef struct Ref {
 
 typedef struct Meta {
         char *path;
-        Node node;       /* without content */
-        int64_t file;    /* its FileEntry, or -1 */
-        bool incomplete; /* a directory whose tree could not be read (reported) */
+        Node node;    /* without content */
+        int64_t file; /* its FileEntry, or -1 */
 } Meta;
 
 #define NO_LINK UINT32_MAX
@@ -184,7 +183,6 @@ static int add_meta(Meta **v, size_t *n, size_t *cap, const char *path, const No
         if (rc < 0)
                 return rc;
         m->file = file;
-        m->incomplete = false;
         m->path = strdup(path);
         if (!m->path) {
                 node_clear(&m->node);
@@ -215,6 +213,37 @@ static void count_file(Restorer *rs, const FileEntry *f, int sign)
 {
         __atomic_add_fetch(&rs->st.files, (uint64_t)(int64_t)sign, __ATOMIC_RELAXED);
         __atomic_add_fetch(&rs->st.bytes_total, (uint64_t)((int64_t)sign * (int64_t)f->size), __ATOMIC_RELAXED);
+}
+
+/* f's contents cannot all be read: named once (by whichever thread finds
+ * it first), and it gets none of the snapshot's metadata. */
+static void mark_incomplete(Restorer *rs, FileEntry *f, const char *why)
+{
+        if (__atomic_exchange_n(&f->damaged, true, __ATOMIC_RELAXED))
+                return;
+        char msg[1280];
+        snprintf(msg, sizeof(msg), "the file is incomplete (%s): %s", INCOMPLETE_HINT, why);
+        __atomic_add_fetch(&rs->st.files_incomplete, 1, __ATOMIC_RELAXED);
+        warn(rs, f->path, msg);
+}
+
+/* The refs of file f to blob i of n, at offset off. */
+static int add_ref(Restorer *rs, FileEntry *f, size_t i, const IndexEntry *e, uint64_t off)
+{
+        int rc = grow((void **)&rs->refs, &rs->caprefs, rs->nrefs, sizeof(Ref));
+        if (rc < 0)
+                return rc;
+        rs->refs[rs->nrefs++] = (Ref){.pack = e->pack, .offset = e->offset, .length = e->length,
+                                      .raw_length = e->raw_length, .file = (uint32_t)(f - rs->files),
+                                      .file_off = off};
+        if (f->lens)
+                f->lens[i] = e->raw_length;
+        return 0;
+}
+
+static bool indexed(Restorer *rs, const uint8_t id[ID_LEN], IndexEntry *e)
+{
+        return index_find(rs->index, id, e) && e->pack != INDEX_PACK_PENDING;
 }
 
 /* Pass 1 for a file: its entry and the refs to its blobs; create_file
@@ -255,49 +284,30 @@ static int plan_file(Restorer *rs, const char *path, const Node *n)
                         return -ENOMEM;
                 memcpy(f->ids, n->content, n->ncontent * ID_LEN);
         }
-        /* Blobs the index lacks: those before the first of them go at
-         * their offsets from the start, those after the last at theirs
-         * from the end (the file's size is known); the lengths of the ones
-         * between are not, and they stay zeros */
-        size_t first_missing = n->ncontent, last_missing = 0;
-        for (size_t i = 0; i < n->ncontent; i++) {
-                IndexEntry e;
-                if (!index_find(rs->index, n->content[i], &e) || e.pack == INDEX_PACK_PENDING) {
-                        first_missing = MIN(first_missing, i);
-                        last_missing = i;
-                }
-        }
-        uint64_t off = 0, end = n->size;
-        for (size_t k = 0; k < n->ncontent; k++) {
-                bool from_start = k < first_missing;
-                size_t i = from_start ? k : n->ncontent - 1 - (k - first_missing);
-                if (!from_start && i <= last_missing)
-                        break;
-                IndexEntry e;
-                index_find(rs->index, n->content[i], &e);
-                if (!from_start && e.raw_length > end - off)
-                        break; /* longer than the file says: its size is wrong too */
-                rc = grow((void **)&rs->refs, &rs->caprefs, rs->nrefs, sizeof(Ref));
-                if (rc < 0)
+        uint64_t off = 0;
+        size_t i = 0;
+        for (IndexEntry e; i < n->ncontent && indexed(rs, n->content[i], &e); off += e.raw_length, i++)
+                if ((rc = add_ref(rs, f, i, &e, off)) < 0)
                         return rc;
-                end -= from_start ? 0 : e.raw_length;
-                rs->refs[rs->nrefs++] = (Ref){.pack = e.pack, .offset = e.offset, .length = e.length,
-                                              .raw_length = e.raw_length, .file = (uint32_t)rs->nfiles,
-                                              .file_off = from_start ? off : end};
-                if (f->lens)
-                        f->lens[i] = e.raw_length;
-                off += from_start ? e.raw_length : 0;
+        /* The index lacks blob i: the blobs after the last one it lacks go at
+         * their offsets from the end (the size is known); those between are
+         * of unknown lengths, and stay zeros */
+        uint64_t end = n->size;
+        for (size_t k = n->ncontent; i < n->ncontent && k-- > i + 1;) {
+                IndexEntry e;
+                if (!indexed(rs, n->content[k], &e) || e.raw_length > end - off)
+                        break;
+                end -= e.raw_length;
+                if ((rc = add_ref(rs, f, k, &e, end)) < 0)
+                        return rc;
         }
         f->nrefs = f->pending = (uint32_t)(rs->nrefs - f->first_ref);
         rs->nfiles++;
-        if (first_missing < n->ncontent) {
-                char hex[ID_HEX_LEN + 1], msg[256];
-                util_hex(n->content[first_missing], ID_LEN, hex);
-                snprintf(msg, sizeof(msg), "the file is incomplete (%s): blob %.16s is not in the repository's index",
-                         INCOMPLETE_HINT, hex);
-                f->damaged = true;
-                rs->st.files_incomplete++;
-                warn(rs, path, msg);
+        if (i < n->ncontent) {
+                char hex[ID_HEX_LEN + 1], why[64];
+                util_hex(n->content[i], ID_LEN, hex);
+                snprintf(why, sizeof(why), "blob %.16s is not in the repository's index", hex);
+                mark_incomplete(rs, f, why);
         }
         if (link_to == NO_LINK) /* another name counts if it becomes a copy */
                 count_file(rs, f, 1);
@@ -373,10 +383,24 @@ static int restore_special(Restorer *rs, const char *path, const Node *n)
 static int walk(Restorer *rs, const uint8_t tree_id[ID_LEN], const char *dst, const char *snap, bool included,
                 bool top);
 
+/* A directory of the restore at path: made, or one already there used;
+ * anything else there (a file, or a symlink that would lead the restore
+ * out of the target) is left alone. 0, or 1 when it could not be had
+ * (reported). */
+static int make_dir(Restorer *rs, const char *path, mode_t mode)
+{
+        if (mkdir(path, mode) == 0)
+                return 0;
+        int e = errno;
+        struct stat st;
+        if (e == EEXIST && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                return 0;
+        warn(rs, path, e == EEXIST ? IN_THE_WAY : strerror(e));
+        return 1;
+}
+
 /* dst is included and its parents are not: make the directories above it,
- * below the target only, and never through what is not a directory there
- * (a symlink would lead out of the target). 0; 1 when something is in the
- * way (reported). */
+ * below the target only. 0; 1 when one could not be had (reported). */
 static int make_parents(Restorer *rs, const char *dst)
 {
         char *p = strdup(dst);
@@ -386,14 +410,7 @@ static int make_parents(Restorer *rs, const char *dst)
         size_t below = strlen(rs->opt.target) + 1;
         for (char *s = p + MIN(below, strlen(p)); rc == 0 && (s = strchr(s, '/')); *s++ = '/') {
                 *s = 0;
-                struct stat st;
-                if (mkdir(p, 0755) < 0) {
-                        int e = errno;
-                        if (e != EEXIST || lstat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                                warn(rs, p, e == EEXIST ? IN_THE_WAY : strerror(e));
-                                rc = 1;
-                        }
-                }
+                rc = make_dir(rs, p, 0755);
         }
         free(p);
         return rc;
@@ -411,30 +428,23 @@ static int restore_node(Restorer *rs, const Node *n, const char *dst, const char
                                 return rc < 0 ? rc : 0;
                 }
                 if (inc) {
-                        struct stat st;
-                        if (mkdir(dst, 0700) < 0) {
-                                int e = errno;
-                                /* an existing directory is used; anything else
-                                 * there (a file, or a symlink that would lead
-                                 * the restore out of the target) is left alone */
-                                if (e != EEXIST || lstat(dst, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                                        warn(rs, dst, e == EEXIST ? IN_THE_WAY : strerror(e));
-                                        return 0;
-                                }
-                        }
+                        if (make_dir(rs, dst, 0700))
+                                return 0;
                         int rc = add_meta(&rs->dirs, &rs->ndirs, &rs->capdirs, dst, n, -1);
                         if (rc < 0)
                                 return rc;
                         rs->st.dirs++;
                 }
-                size_t me = rs->ndirs - 1;
                 int rc = n->has_subtree ? walk(rs, n->subtree, dst, snap, inc, false) : 0;
-                if (rc == 1) { /* its contents are unknown: none of its metadata either */
-                        if (inc)
-                                rs->dirs[me].incomplete = true;
-                        rc = 0;
+                if (rc == 1 && inc) {
+                        /* its contents are unknown: none of its metadata
+                         * either. Nothing was added below it: its Meta is
+                         * the last */
+                        Meta *m = &rs->dirs[--rs->ndirs];
+                        free(m->path);
+                        node_clear(&m->node);
                 }
-                return rc;
+                return rc == 1 ? 0 : rc;
         }
         if (!inc)
                 return 0;
@@ -628,12 +638,8 @@ static int damage(Restorer *rs, size_t i, size_t j, const char *why)
                 if (rc < 0)
                         return rc;
                 FileEntry *f = &rs->files[ref->file];
-                if (!f->linked && !f->failed && !__atomic_exchange_n(&f->damaged, true, __ATOMIC_RELAXED)) {
-                        char msg[1280];
-                        snprintf(msg, sizeof(msg), "the file is incomplete (%s): %s", INCOMPLETE_HINT, why);
-                        __atomic_add_fetch(&rs->st.files_incomplete, 1, __ATOMIC_RELAXED);
-                        warn(rs, f->path, msg);
-                }
+                if (!f->linked && !f->failed)
+                        mark_incomplete(rs, f, why);
                 if (__atomic_sub_fetch(&f->pending, 1, __ATOMIC_ACQ_REL) == 0)
                         file_done(rs, f);
         }
@@ -869,8 +875,7 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
                         apply_meta(rs, &rs->metas[i]);
         }
         for (size_t i = rs->ndirs; i-- > 0;)
-                if (!rs->dirs[i].incomplete)
-                        apply_meta(rs, &rs->dirs[i]);
+                apply_meta(rs, &rs->dirs[i]);
         if (rs->opt.verify)
                 rc = verify(rs);
         return rc;
