@@ -106,7 +106,9 @@ PY
         echo "new" >"$S/b/new"
         expect_exit 0 "$CAIRN" backup "$S"
         rm "$CAIRN_REPOSITORY/index/$first"
-        expect_exit 3 "$CAIRN" restore "latest:$S" --target "$TMP/idx-out"
+        expect_exit 3 "$CAIRN" restore "latest:$S" --target "$TMP/idx-out" --json
+        expect_eq "$(pyjson '"%d %d %d" % (d["files_incomplete"], d["dirs_incomplete"], d["errors"])')" "2 1 3" \
+                "files_incomplete, dirs_incomplete and errors in restore --json"
         python3 - "$S" "$TMP/idx-out" "$TMP/err" <<'PY' || fail "restore with a lost index file"
 import re, sys
 src, out, err = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()

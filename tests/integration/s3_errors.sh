@@ -169,6 +169,14 @@ expect_err_line 'empty-prefix'
         # the largest: a data pack (tree packs are a few KiB here)
         gone=$(s3_objects "$S3_BUCKET" lost-pack/data/ | sort -t $'\t' -k2,2n | tail -n 1 | cut -f1)
         [[ -n $gone ]] || fail "no pack under lost-pack/data/"
+        # cut in half first: the ranges past the cut come back short (or 416)
+        s3aws s3 cp --only-show-errors "s3://$S3_BUCKET/$gone" "$TMP/whole-pack" || fail "aws s3 cp $gone failed"
+        head -c $(($(stat -c %s "$TMP/whole-pack") / 2)) "$TMP/whole-pack" >"$TMP/half-pack"
+        s3aws s3 cp --only-show-errors "$TMP/half-pack" "s3://$S3_BUCKET/$gone" || fail "aws s3 cp of half $gone failed"
+        expect_exit 3 timeout 120 "$CAIRN" restore "latest:$SRC" --target "$TMP/half-restore"
+        keep
+        expect_incomplete_restore "$SRC" "$TMP/half-restore" \
+                "^s3 GET ${gone#lost-pack/}: (got [0-9]+ bytes, expected [0-9]+|416 InvalidRange: .*)\$"
         s3aws s3 rm --only-show-errors "s3://$S3_BUCKET/$gone" || fail "aws s3 rm $gone failed"
         expect_exit 3 timeout 120 "$CAIRN" restore "latest:$SRC" --target "$TMP/lost-restore"
         keep
