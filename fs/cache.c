@@ -13,7 +13,6 @@
 #define BUCKETS 16384
 #define COALESCE_GAP (256u * 1024)
 #define MAX_SPAN (8u * 1024 * 1024)
-#define TASK_BYTES (1u << 20)
 #define POOL_MAX 32
 #define POOL_MIN (256u * 1024) /* smaller buffers come from malloc's arenas, cheaply */
 
@@ -42,6 +41,7 @@ typedef struct Task {
 struct BlobCache {
         Repo *repo;
         size_t max_bytes, bytes;
+        size_t task_bytes;
         pthread_mutex_t mu;
         pthread_cond_t changed, work;
         CacheEntry *buckets[BUCKETS];
@@ -458,7 +458,7 @@ static void enqueue(BlobCache *c, Task *head, Task *tail, bool first)
         pthread_cond_broadcast(&c->work);
 }
 
-/* The blobs go out in tasks of about TASK_BYTES each, in the order given,
+/* The blobs go out in tasks of about task_bytes each, in the order given,
  * so that the workers decode one reader's next blobs side by side and the
  * first of them is ready first. */
 static void prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n, bool first)
@@ -478,10 +478,10 @@ static void prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n, bool 
                 if (sizes[i] < 0 || find(c, ids[i]))
                         continue;
                 if (!t) {
-                        /* room for the blobs up to TASK_BYTES from here (a
+                        /* room for the blobs up to task_bytes from here (a
                          * task also ends when full: cached ones are skipped) */
                         room = 0;
-                        for (uint64_t b = 0; i + room < n && b < TASK_BYTES; room++)
+                        for (uint64_t b = 0; i + room < n && b < c->task_bytes; room++)
                                 b += sizes[i + room] > 0 ? (uint64_t)sizes[i + room] : 0;
                         t = calloc(1, sizeof(*t));
                         if (t && !(t->v = calloc(room, sizeof(CacheEntry *)))) {
@@ -500,7 +500,7 @@ static void prefetch(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n, bool 
                 e->hnext = c->buckets[bucket(e->id)];
                 c->buckets[bucket(e->id)] = e;
                 t->v[t->n++] = e;
-                if ((bytes += (uint64_t)sizes[i]) >= TASK_BYTES || t->n == room) {
+                if ((bytes += (uint64_t)sizes[i]) >= c->task_bytes || t->n == room) {
                         *(tail ? &tail->next : &head) = t;
                         tail = t;
                         t = NULL;
@@ -529,13 +529,14 @@ void cache_prefetch_first(BlobCache *c, const uint8_t (*ids)[ID_LEN], size_t n)
         prefetch(c, ids, n, true);
 }
 
-int cache_new(Repo *r, size_t max_bytes, unsigned workers, BlobCache **out)
+int cache_new(Repo *r, size_t max_bytes, unsigned workers, size_t task_bytes, BlobCache **out)
 {
         BlobCache *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->repo = r;
         c->max_bytes = max_bytes;
+        c->task_bytes = MIN(task_bytes, MAX_SPAN);
         c->pool_room = max_bytes / 32;
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->changed, NULL);

@@ -17,7 +17,9 @@
 typedef struct BlobCache BlobCache;
 typedef struct CacheEntry CacheEntry;
 
-int cache_new(Repo *r, size_t max_bytes, unsigned workers, BlobCache **out);
+/* Workers read prefetched blobs in tasks of about task_bytes each (one
+ * backend read per run of adjacent blobs of a pack in a task). */
+int cache_new(Repo *r, size_t max_bytes, unsigned workers, size_t task_bytes, BlobCache **out);
 void cache_free(BlobCache *c);
 /* A referenced entry (release with cache_put), or -EBADMSG (damaged:
  * failed authentication), -ENOENT (unknown blob), -EIO. */

@@ -23,6 +23,14 @@
 #define TIMEOUT_FOREVER 86400.0 /* snapshot contents never change */
 #define TIMEOUT_VIEW 1.0         /* views change when snapshots come and go */
 #define READAHEAD_BYTES (16u << 20)
+/* A remote repository answers fewer, larger requests faster: dd of a
+ * 300 MiB file through an S3 mount (s3rver on loopback) took 258 ranged
+ * GETs of ~1 MiB at 134-171 MB/s; with 8 MiB tasks, 64 MiB read ahead and
+ * refills of half the window, 84 GETs at 186-227 MB/s (s3rver, the bound,
+ * spent a third less CPU). */
+#define REMOTE_READAHEAD_BYTES (64u << 20)
+#define REMOTE_TASK_BYTES (8u << 20)
+#define LOCAL_TASK_BYTES (1u << 20)
 #define PREFETCH_LISTED 256 /* first blobs of listed files fetched ahead */
 #define EXPAND_DIRS 32           /* a directory's first subdirectories whose trees are loaded ahead */
 #define EXPAND_BYTES (1u << 20)  /* ... and of whose files the first blobs are fetched */
@@ -48,7 +56,8 @@ typedef struct Fs {
         char (*serials)[ID_HEX_LEN + 1];
         size_t nserials;
         struct timespec start;
-        bool no_open; /* the kernel opens files without asking */
+        size_t readahead; /* bytes read ahead of a sequential reader */
+        bool no_open;     /* the kernel opens files without asking */
 } Fs;
 
 
@@ -881,14 +890,21 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
         uint64_t end = MIN(total, start + size);
         size_t b = blob_at(i->offsets, n->ncontent, start);
 
-        /* a sequential reader gets the next blobs read ahead */
+        /* A sequential reader gets the next blobs read ahead. The window
+         * grows to fs->readahead as the reader goes on (a look at a file's
+         * first bytes does not fetch 64 MiB of it from S3), and is refilled
+         * only once less than half of it is left: a refill then holds whole
+         * tasks of adjacent blobs, one request each on S3, where topping it
+         * up at every read queued one blob, one ranged GET, at a time. */
         bool sequential = __atomic_load_n(&i->next_off, __ATOMIC_RELAXED) == start;
         __atomic_store_n(&i->next_off, end, __ATOMIC_RELAXED);
         if (sequential || start == 0) {
+                uint64_t window = MIN(fs->readahead, MAX((uint64_t)READAHEAD_BYTES, end));
                 size_t ahead = __atomic_load_n(&i->ahead, __ATOMIC_RELAXED);
                 size_t from = MAX(ahead, b + 1), to = from;
-                while (to < n->ncontent && i->offsets[to] < end + READAHEAD_BYTES)
-                        to++;
+                if (from < n->ncontent && i->offsets[from] < end + window / 2)
+                        while (to < n->ncontent && i->offsets[to] < end + window)
+                                to++;
                 if (to > from) {
                         __atomic_store_n(&i->ahead, to, __ATOMIC_RELAXED);
                         cache_prefetch(fs->cache, (const uint8_t(*)[ID_LEN])n->content[from], to - from);
@@ -1089,8 +1105,11 @@ int fs_mount(Repo *r, const FsOptions *opt)
         }
         /* threads start only now: a daemon's fork keeps none */
         lock_refresh_start(lock);
-        unsigned par = repo_backend(r)->parallel;
-        rc = cache_new(r, opt->cache_bytes, par ? MIN(par, 8u) : 4, &fs.cache);
+        unsigned par = repo_backend(r)->parallel; /* 0: local */
+        /* at most a quarter of the cache: read-ahead evicting itself */
+        fs.readahead = MIN(par ? REMOTE_READAHEAD_BYTES : READAHEAD_BYTES, opt->cache_bytes / 4);
+        rc = cache_new(r, opt->cache_bytes, par ? MIN(par, 8u) : 4, par ? REMOTE_TASK_BYTES : LOCAL_TASK_BYTES,
+                       &fs.cache);
         if (rc == 0)
                 rc = pusher_new(se, fs.cache, &fs.pusher);
         pthread_t ra;
