@@ -43,7 +43,9 @@
 # rebuilt with ninja first), RESTIC (default restic), BENCH_SECTIONS (default
 # "files mount s3 redis"), BENCH_REDIS_KEYS (default 1000000),
 # BENCH_REDIS_BIG_MIB (default 1024, a multiple of 8), BENCH_REDIS_ROUNDS
-# (default 3: rounds of the three Redis restores, the fastest of each kept).
+# (default 3: rounds of the three Redis restores, the fastest of each kept),
+# BENCH_S3_ROUNDS (default 2: rounds of the S3 measurements, each on a fresh
+# s3rver, the fastest of each kept).
 
 set -euo pipefail
 
@@ -59,6 +61,7 @@ read -r -a SECTIONS <<<"${BENCH_SECTIONS:-files mount s3 redis}" # BENCH_SECTION
 REDIS_KEYS=${BENCH_REDIS_KEYS:-1000000}
 REDIS_BIG_MIB=${BENCH_REDIS_BIG_MIB:-1024}
 REDIS_ROUNDS=${BENCH_REDIS_ROUNDS:-3}
+S3_ROUNDS=${BENCH_S3_ROUNDS:-2}
 
 usage() {
         sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -726,82 +729,76 @@ selftest_row() {
                 "$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')" 1 "faster of the two"
 }
 
-# S3: on the dataset, for each tool: init (bucket made by the tool), first
-# backup, full restore (checked file by file), then for each tool a fresh
-# mount of its S3 repository and a cold-cache dd of big-random.bin.
-section_s3() {
-        # The PUT payload hash runs over every uploaded byte: both SHA-256
-        # implementations timed here; backend-s3 uses libcrypto's.
-        selftest_row sha256 "SHA-256"
-        CAIRN_EXE=$(readlink -f "$CAIRN")
-        if [ -z "$PW" ]; then # when section files did not run
-                PW=$RUN/password
-                printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$PW"
-        fi
-        local port
+# s3_round ROUND: on a fresh s3rver (its own directory and port), for each
+# tool: init (bucket made by the tool), first backup, full restore (checked
+# file by file); then for each tool a fresh mount of its S3 repository and a
+# cold-cache dd of big-random.bin. Sets R_CB R_CR R_RB R_RR (MB/s of the
+# backups and restores), R_CDD R_RDD (dd MB/s) and R_CBQ R_CRQ R_RBQ R_RRQ
+# (requests of each backup and restore). The restored trees stay until the
+# run ends (see the files section); the server's objects go with it.
+s3_round() {
+        local round=$1 port
         port=$(free_port) || die "s3: no free port"
-        S3_DIR=$RUN/s3rver
-        log "s3: starting s3rver over https on 127.0.0.1:$port"
+        S3_DIR=$RUN/s3rver-$round
+        log "s3 round $round: starting s3rver over https on 127.0.0.1:$port"
         "$ROOT/tests/s3/server.sh" start "$S3_DIR" "$port" --https "$RUN/s3-cert" \
-                >"$RUN/s3rver-start.log" 2>&1 ||
-                { cat "$RUN/s3rver-start.log" >&2; die "s3: could not start s3rver (tests/s3/server.sh)"; }
+                >"$RUN/s3rver-start-$round.log" 2>&1 ||
+                { cat "$RUN/s3rver-start-$round.log" >&2; die "s3: could not start s3rver (tests/s3/server.sh)"; }
         local ca=$RUN/s3-cert/cert.pem
         [ -f "$ca" ] || die "s3: no certificate $ca"
-        # The server's fixed keys; nothing else of this machine's AWS setup.
-        local -x AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
-        unset AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
 
         local crepo=s3:https://127.0.0.1:$port/cairn-bench/repo
         local rrepo=s3:https://127.0.0.1:$port/restic-bench/repo
-        local ccache=$RUN/cairn-s3-cache rcache=$RUN/restic-s3-cache
+        local ccache=$RUN/cairn-s3-cache-$round rcache=$RUN/restic-s3-cache-$round
         # Absolute paths only: `cairn mount --daemon` changes to / (a relative
         # --cacert fails every new TLS connection of the daemon).
         local copt=(--cacert "$ca" --cache-dir "$ccache")
         local ropt=(--cacert "$ca" --cache-dir "$rcache")
         local cx=("$CAIRN" -r "$crepo" --password-file "$PW" -q "${copt[@]}")
         local rx=("$RESTIC" -r "$rrepo" --password-file "$PW" "${ropt[@]}")
+        local r=-$round
 
-        log "s3: init repositories"
-        "${cx[@]}" --s3-create-bucket init --kdf interactive >"$RUN/cairn-s3-init.log" 2>&1 ||
-                { cat "$RUN/cairn-s3-init.log" >&2; KEEP=1; die "cairn init on S3"; }
-        "${rx[@]}" init >"$RUN/restic-s3-init.log" 2>&1 ||
-                { cat "$RUN/restic-s3-init.log" >&2; KEEP=1; die "restic init on S3"; }
+        log "s3 round $round: init repositories"
+        "${cx[@]}" --s3-create-bucket init --kdf interactive >"$RUN/cairn-s3-init$r.log" 2>&1 ||
+                { cat "$RUN/cairn-s3-init$r.log" >&2; KEEP=1; die "cairn init on S3"; }
+        "${rx[@]}" init >"$RUN/restic-s3-init$r.log" 2>&1 ||
+                { cat "$RUN/restic-s3-init$r.log" >&2; KEEP=1; die "restic init on S3"; }
 
-        log "s3: warming the page cache with the dataset"
+        log "s3 round $round: warming the page cache with the dataset"
         tar cf - -C "$DATA" . | cat >/dev/null
 
         # cairn
-        measure_s3 cairn-s3-backup "${cx[@]}" backup "$DATA"
-        local c_b_s=$SECS c_b_req=$REQS
-        mkdir "$RUN/cairn-s3-restore"
-        measure_s3 cairn-s3-restore "${cx[@]}" restore "latest:$DATA" --target "$RUN/cairn-s3-restore"
-        local c_r_s=$SECS c_r_req=$REQS
-        verify_tree cairn-s3 "$RUN/cairn-s3-restore"
+        measure_s3 "cairn-s3-backup$r" "${cx[@]}" backup "$DATA"
+        R_CB=$(mbps "$DATA_BYTES" "$SECS") R_CBQ=$REQS
+        mkdir "$RUN/cairn-s3-restore$r"
+        measure_s3 "cairn-s3-restore$r" "${cx[@]}" restore "latest:$DATA" --target "$RUN/cairn-s3-restore$r"
+        R_CR=$(mbps "$DATA_BYTES" "$SECS") R_CRQ=$REQS
+        verify_tree "cairn-s3$r" "$RUN/cairn-s3-restore$r"
 
         # restic
-        measure_s3 restic-s3-backup "${rx[@]}" backup --compression auto "$DATA"
-        local r_b_s=$SECS r_b_req=$REQS
-        mkdir "$RUN/restic-s3-restore"
-        measure_s3 restic-s3-restore "${rx[@]}" restore latest --target "$RUN/restic-s3-restore"
-        local r_r_s=$SECS r_r_req=$REQS
-        verify_tree restic-s3 "$RUN/restic-s3-restore$DATA"
+        measure_s3 "restic-s3-backup$r" "${rx[@]}" backup --compression auto "$DATA"
+        R_RB=$(mbps "$DATA_BYTES" "$SECS") R_RBQ=$REQS
+        mkdir "$RUN/restic-s3-restore$r"
+        measure_s3 "restic-s3-restore$r" "${rx[@]}" restore latest --target "$RUN/restic-s3-restore$r"
+        R_RR=$(mbps "$DATA_BYTES" "$SECS") R_RRQ=$REQS
+        verify_tree "restic-s3$r" "$RUN/restic-s3-restore$r$DATA"
 
         # Mounts: dd of big-random.bin, cold page cache, then a byte check.
-        local tool c_dd r_dd big
+        local tool big
         for tool in cairn restic; do
-                log "s3: $tool mount"
+                log "s3 round $round: $tool mount"
                 case $tool in
-                cairn) start_mount cairn cairn-s3 "$crepo" "${copt[@]}" ;;
-                restic) start_mount restic restic-s3 "$rrepo" "${ropt[@]}" ;;
+                cairn) start_mount cairn "cairn-s3$r" "$crepo" "${copt[@]}" ;;
+                restic) start_mount restic "restic-s3$r" "$rrepo" "${ropt[@]}" ;;
                 esac
                 big=$MNT/snapshots/latest$DATA/big-random.bin
-                mount_dd "$tool-s3-mount-dd" "$big"
-                timeout -k 10 900 cmp "$DATA/big-random.bin" "$big" >"$RUN/$tool-s3-mount-cmp.log" 2>&1 ||
-                        { cat "$RUN/$tool-s3-mount-cmp.log" >&2; KEEP=1; die "$tool S3 mount: big-random.bin differs from the dataset's"; }
-                log "$tool-s3-mount: big-random.bin verified (cmp)"
+                mount_dd "$tool-s3-mount-dd$r" "$big"
+                timeout -k 10 900 cmp "$DATA/big-random.bin" "$big" >"$RUN/$tool-s3-mount-cmp$r.log" 2>&1 ||
+                        { cat "$RUN/$tool-s3-mount-cmp$r.log" >&2; KEEP=1; die "$tool S3 mount: big-random.bin differs from the dataset's"; }
+                log "$tool-s3-mount$r: big-random.bin verified (cmp)"
                 case $tool in
-                cairn) c_dd=$M_DD ;;
-                restic) r_dd=$M_DD ;;
+                cairn) R_CDD=$M_DD ;;
+                restic) R_RDD=$M_DD ;;
                 esac
                 if ! unmount "$MNT" "$MOUNT_PID"; then
                         [ "$tool" != cairn ] ||
@@ -811,13 +808,41 @@ section_s3() {
                 MOUNT_DIRS[MOUNT_IDX]=
                 log "$tool: unmounted"
         done
+        s3_stop
+        [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-$round/data"
+}
 
-        S3_NOTE="one s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, one bucket per tool (made by the tool's init); default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included"
-        add_row "s3 backup MB/s" "$(mbps "$DATA_BYTES" "$c_b_s")" "$(mbps "$DATA_BYTES" "$r_b_s")" 1 2 "≥ 2× restic"
-        add_row "s3 restore MB/s" "$(mbps "$DATA_BYTES" "$c_r_s")" "$(mbps "$DATA_BYTES" "$r_r_s")" 1 2 "≥ 2× restic"
-        add_row "s3 mount dd MB/s" "$c_dd" "$r_dd" 1 2 "≥ 2× restic"
-        add_row "s3 backup requests" "$c_b_req" "$r_b_req" 0 - "- (reference)"
-        add_row "s3 restore requests" "$c_r_req" "$r_r_req" 0 '>1' "fewer than restic"
+# S3: S3_ROUNDS rounds of s3_round, each on a fresh s3rver (one holding
+# more data gets slower), the fastest of each measurement kept.
+section_s3() {
+        # The PUT payload hash runs over every uploaded byte: both SHA-256
+        # implementations timed here; backend-s3 uses libcrypto's.
+        selftest_row sha256 "SHA-256"
+        CAIRN_EXE=$(readlink -f "$CAIRN")
+        if [ -z "$PW" ]; then # when section files did not run
+                PW=$RUN/password
+                printf 'bench-password-%s\n' "$RANDOM$RANDOM" >"$PW"
+        fi
+        # The server's fixed keys; nothing else of this machine's AWS setup.
+        local -x AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+        unset AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
+
+        local round cb= cr= rb= rr= cdd= rdd= cbq= crq= rbq= rrq=
+        for ((round = 1; round <= S3_ROUNDS; round++)); do
+                s3_round "$round"
+                cb=$(faster "$cb" "$R_CB") cr=$(faster "$cr" "$R_CR") cdd=$(faster "$cdd" "$R_CDD")
+                rb=$(faster "$rb" "$R_RB") rr=$(faster "$rr" "$R_RR") rdd=$(faster "$rdd" "$R_RDD")
+                # requests: the most any round made
+                cbq=$(faster "$cbq" "$R_CBQ") crq=$(faster "$crq" "$R_CRQ")
+                rbq=$(faster "$rbq" "$R_RBQ") rrq=$(faster "$rrq" "$R_RRQ")
+        done
+
+        S3_NOTE="one s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, one bucket per tool (made by the tool's init); default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; $S3_ROUNDS rounds of all of it, each on a freshly started s3rver with no objects (one that holds more gets slower), the fastest of each measurement kept; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included, the most of any round"
+        add_row "s3 backup MB/s" "$cb" "$rb" 1 2 "≥ 2× restic"
+        add_row "s3 restore MB/s" "$cr" "$rr" 1 2 "≥ 2× restic"
+        add_row "s3 mount dd MB/s" "$cdd" "$rdd" 1 2 "≥ 2× restic"
+        add_row "s3 backup requests" "$cbq" "$rbq" 0 - "- (reference)"
+        add_row "s3 restore requests" "$crq" "$rrq" 0 '>1' "fewer than restic"
 }
 
 # ---------------------------------------------------------------------------
