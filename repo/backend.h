@@ -11,6 +11,7 @@
  * object already exists and excl was asked, -EIO (or the errno) for the
  * rest, with the detail in error_set(). */
 #pragma once
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +40,9 @@ struct Backend {
         /* Prepare an empty repository location; -EEXIST if a config is there. */
         int (*create)(Backend *be);
         void (*close)(Backend *be);
+        /* Optional: read len bytes at off from a local copy of the object
+         * (backend-cache), -ENOENT when there is none. */
+        int (*read_local)(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out);
 };
 
 /* Options of remote backends, set once by the command line before any
@@ -86,6 +90,10 @@ int backend_mem_flip(Backend *be, const char *name, uint64_t off);
 static inline int backend_read(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
 {
         return be->read(be, name, off, len, out);
+}
+static inline int backend_read_local(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
+{
+        return be->read_local ? be->read_local(be, name, off, len, out) : -ENOENT;
 }
 static inline int backend_write(Backend *be, const char *name, const void *p, size_t n)
 {

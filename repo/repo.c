@@ -941,8 +941,11 @@ int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out)
                 return rc;
         Buf sealed = {0};
         const uint8_t *at;
-        if (e.type == BLOB_TREE && r->cached) {
-                /* remote: tree packs are read whole, and so kept in the
+        if (e.type == BLOB_TREE && r->cached &&
+            (rc = backend_read_local(r->be, name, e.offset, e.length, &sealed)) != -ENOENT) {
+                at = sealed.data; /* from the metadata cache's copy */
+        } else if (e.type == BLOB_TREE && r->cached) {
+                /* remote: a tree pack is read whole, and so kept in the
                  * metadata cache; the next tree is likely in the same pack */
                 rc = backend_read(r->be, name, 0, 0, &sealed);
                 if (rc == 0 && (uint64_t)e.offset + e.length > sealed.len)

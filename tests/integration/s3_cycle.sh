@@ -9,6 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 
 s3_start
+# The metadata cache of the remote repository, this test's own.
+export XDG_CACHE_HOME=$TMP/xdg-cache
 SRC=$TMP/src
 MNT=$TMP/mnt
 gentree "$SRC" --small 2000 --big-mib 50
@@ -39,6 +41,18 @@ expect_eq "$(snapshot_count)" 1 "snapshots after one backup"
 # Restore, compared entry by entry.
 expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst"
 treecmp "$SRC" "$TMP/dst" --no-atime
+# The metadata cache holds the tree packs whole; trees are read from those
+# copies. A copy cut short is dropped and fetched again: the listing is
+# the same and the copies are whole again.
+mapfile -t copies < <(find "$XDG_CACHE_HOME/cairn" -path '*/data/*' -type f)
+((${#copies[@]} > 0)) || fail "no tree pack in the metadata cache after a restore"
+"$CAIRN" ls -l latest >"$TMP/ls-before" || fail "cairn ls -l failed"
+sizes=$(stat -c %s "${copies[@]}")
+for f in "${copies[@]}"; do truncate -s $(($(stat -c %s "$f") / 2)) "$f"; done
+expect_exit 0 "$CAIRN" ls -l latest
+cmp "$TMP/out" "$TMP/ls-before" || fail "ls -l with tree packs cut short in the cache differs"
+expect_eq "$(stat -c %s "${copies[@]}")" "$sizes" "sizes of the cached tree packs after the refetch"
+
 # dump of the big file (ranged reads of several packs).
 "$CAIRN" dump "latest:$SRC/big.bin" >"$TMP/dump" || fail "dump big.bin failed"
 cmp "$TMP/dump" "$SRC/big.bin" || fail "dump big.bin differs"

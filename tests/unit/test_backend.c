@@ -797,3 +797,74 @@ Test(backend, local_page_cache_use)
         backend_close(be);
         rm_rf(dir);
 }
+
+/* The metadata cache (backend-cache.c) in front of a mem backend: a whole
+ * read of a pack keeps a copy, ranged reads pass through, and read_local
+ * serves ranges of a copy without the inner backend (a tree from its
+ * cached tree pack; before read_local every tree load read the whole pack
+ * again). */
+Test(backend, cache_read_local_serves_ranges_of_copies)
+{
+        char dir[256];
+        temp_dir(dir);
+        Backend *mem = NULL, *be = NULL;
+        cr_assert_eq(backend_mem_open(&mem), 0);
+        cr_assert_eq(backend_cache_wrap(mem, dir, &be), 0);
+        enum { N = 4096 };
+        uint8_t pack[N];
+        for (size_t i = 0; i < N; i++)
+                pack[i] = (uint8_t)(i * 7 + i / 256);
+        const char *name = "data/ab/ab02";
+        cr_assert_eq(backend_write(mem, name, pack, N), 0, "not through the cache: no copy");
+        cr_assert_eq(backend_read_local(mem, name, 0, 10, &(Buf){0}), -ENOENT, "mem keeps no copies");
+
+        Buf b = {0};
+        BackendMemStats s;
+        cr_assert_eq(backend_read_local(be, name, 100, 50, &b), -ENOENT, "no copy yet");
+        cr_assert_eq(backend_read(be, name, 100, 50, &b), 0);
+        cr_assert_arr_eq(b.data, pack + 100, 50);
+        cr_assert_eq(backend_read_local(be, name, 100, 50, &b), -ENOENT, "a ranged read keeps no copy");
+        b.len = 0;
+        cr_assert_eq(backend_read(be, name, 0, 0, &b), 0);
+        cr_assert_eq(b.len, N);
+        backend_mem_stats(mem, &s);
+        cr_assert_eq(s.reads, 2);
+        cr_assert_eq(s.bytes_read, 50 + N);
+
+        /* now from the copy: exact bytes, appended, the inner one untouched */
+        b.len = 0;
+        cr_assert_eq(backend_read_local(be, name, 1000, 300, &b), 0);
+        cr_assert_eq(backend_read_local(be, name, 0, 1, &b), 0);
+        cr_assert_eq(b.len, 301);
+        cr_assert_arr_eq(b.data, pack + 1000, 300);
+        cr_assert_eq(b.data[300], pack[0]);
+        cr_assert_eq(backend_read_local(be, name, 0, N, &b), 0);
+        cr_assert_eq(b.len, 301 + N);
+        backend_mem_stats(mem, &s);
+        cr_assert_eq(s.reads, 2, "mem not read again");
+
+        /* a copy cut short is dropped: -ENOENT, and a whole read fetches it */
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        cr_assert_eq(truncate(path, N - 100), 0);
+        b.len = 0;
+        cr_assert_eq(backend_read_local(be, name, N - 200, 150, &b), -ENOENT, "past the copy's end");
+        cr_assert_eq(b.len, 0, "nothing appended on failure");
+        cr_assert_eq(access(path, F_OK), -1, "the short copy is gone");
+        cr_assert_eq(backend_read(be, name, 0, 0, &b), 0);
+        cr_assert_eq(b.len, N);
+        cr_assert_arr_eq(b.data, pack, N);
+        b.len = 0;
+        cr_assert_eq(backend_read_local(be, name, N - 200, 150, &b), 0, "copied again whole");
+        cr_assert_arr_eq(b.data, pack + N - 200, 150);
+        cr_assert_eq(backend_read_local(be, "data/cd/cd02", 0, 1, &b), -ENOENT, "an object never read");
+        cr_assert_eq(backend_write(mem, "config", pack, 10), 0);
+        cr_assert_eq(backend_read(be, "config", 0, 0, &b), 0);
+        cr_assert_eq(backend_read_local(be, "config", 0, 1, &b), -ENOENT, "config is not cached");
+        backend_mem_stats(mem, &s);
+        cr_assert_eq(s.reads, 4, "besides the refetch, only the read of config reached mem");
+
+        buf_free(&b);
+        backend_close(be); /* closes mem too */
+        rm_rf(dir);
+}
