@@ -96,16 +96,15 @@ static int cache_read_local(Backend *be, const char *name, uint64_t off, uint64_
                 int got = util_pread_full(fd, out->data + out->len, len, off);
                 rc = got < 0 ? got : (uint64_t)got == len ? 0 : -ENODATA;
         }
+        close(fd);
         if (rc == -ENODATA) { /* a copy cut short: gone, and fetched again */
                 unlink(path);
                 return -ENOENT;
         }
         if (rc < 0)
-                error_set("%s: reading the cached copy %s: %s", name, path, strerror(-rc));
-        close(fd);
-        if (rc == 0)
-                out->len += len;
-        return rc;
+                return error_ret(rc, "%s: reading the cached copy %s: %s", name, path, strerror(-rc));
+        out->len += len;
+        return 0;
 }
 
 static int cache_write(Backend *be, const char *name, const void *p, size_t len)

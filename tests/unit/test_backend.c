@@ -798,6 +798,18 @@ Test(backend, local_page_cache_use)
         rm_rf(dir);
 }
 
+/* Descriptors this process has open. */
+static size_t open_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        cr_assert_not_null(d);
+        size_t n = 0;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
 /* The metadata cache (backend-cache.c) in front of a mem backend: a whole
  * read of a pack keeps a copy, ranged reads pass through, and read_local
  * serves ranges of a copy without the inner backend (a tree from its
@@ -848,7 +860,9 @@ Test(backend, cache_read_local_serves_ranges_of_copies)
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         cr_assert_eq(truncate(path, N - 100), 0);
         b.len = 0;
+        size_t fds = open_fds();
         cr_assert_eq(backend_read_local(be, name, N - 200, 150, &b), -ENOENT, "past the copy's end");
+        cr_assert_eq(open_fds(), fds, "the copy's descriptor is closed");
         cr_assert_eq(b.len, 0, "nothing appended on failure");
         cr_assert_eq(access(path, F_OK), -1, "the short copy is gone");
         cr_assert_eq(backend_read(be, name, 0, 0, &b), 0);
