@@ -66,8 +66,9 @@ python3 "$READCHECK" ranges "$SRC/big.bin" "$MNT/snapshots/latest$SRC/big.bin" -
 unmount_repo "$MNT"
 
 # A sequential read of big.bin through a fresh mount reads ahead in large
-# ranged GETs (adjacent blobs of a pack in one request, up to 8 MiB): 15-20
-# for its 50 MiB here, where a read-ahead topped up blob by blob took 44-48.
+# ranged GETs (adjacent blobs of a pack in one request, up to 8 MiB): 10-20
+# for its 50 MiB here (how the backup interleaved its blobs with the small
+# files' varies), where a read-ahead topped up blob by blob took 41-48.
 # s3_settled_gets: GETs so far (s3_gets), once the count stopped growing
 # (the listing's read-ahead of the first blobs of its files is not counted).
 s3_gets() {
@@ -89,7 +90,7 @@ gets=$(s3_settled_gets)
 cmp "$MNT/snapshots/latest$SRC/big.bin" "$SRC/big.bin" || fail "big.bin through a fresh mount differs"
 gets=$(($(s3_settled_gets) - gets))
 echo "GETs for a sequential read of big.bin (50 MiB): $gets"
-((gets <= 24)) || fail "a sequential read of big.bin through the mount took $gets GETs (more than 24)"
+((gets <= 30)) || fail "a sequential read of big.bin through the mount took $gets GETs (more than 30)"
 unmount_repo "$MNT"
 
 # Unchanged second backup: almost nothing added, every file from the parent.
