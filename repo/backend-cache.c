@@ -56,22 +56,43 @@ static void store(BackendCache *c, const char *name, const void *p, size_t len)
                 unlink(tmp);
 }
 
+/* Append len bytes at off of the local copy of name (len 0: all of it)
+ * straight into out. -ENOENT when there is no usable copy: none, or one
+ * shorter than the range, which is removed so that the caller's fetch
+ * stores it again, or one that cannot be read (a cache is only faster). */
+static int read_copy(BackendCache *c, const char *name, uint64_t off, uint64_t len, Buf *out)
+{
+        char path[PATH_MAX];
+        path_of(c, name, path, sizeof(path));
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -ENOENT;
+        if (len == 0)
+                len = (uint64_t)st.st_size;
+        if (len == 0 || off + len > (uint64_t)st.st_size) { /* cut short */
+                unlink(path);
+                return -ENOENT;
+        }
+        int rc = buf_reserve(out, len);
+        if (rc < 0)
+                return rc;
+        if ((uint64_t)util_pread_full(fd, out->data + out->len, len, off) != len)
+                return -ENOENT;
+        out->len += len;
+        return 0;
+}
+
 static int cache_read(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
 {
         BackendCache *c = (BackendCache *)be;
         if (len || off || !cacheable(name))
                 return backend_read(c->inner, name, off, len, out);
-        char path[PATH_MAX];
-        path_of(c, name, path, sizeof(path));
-        char *data;
-        size_t n;
-        if (util_read_file(path, &data, &n) == 0) {
-                int rc = buf_append(out, data, n);
-                free(data);
+        int rc = read_copy(c, name, 0, 0, out);
+        if (rc != -ENOENT)
                 return rc;
-        }
         size_t before = out->len;
-        int rc = backend_read(c->inner, name, 0, 0, out);
+        rc = backend_read(c->inner, name, 0, 0, out);
         if (rc == 0)
                 store(c, name, out->data + before, out->len - before);
         return rc;
@@ -79,32 +100,12 @@ static int cache_read(Backend *be, const char *name, uint64_t off, uint64_t len,
 
 /* A range of the local copy: a tree from a cached tree pack without
  * reading the whole pack again (a restore of the benchmark dataset read
- * its 0.5 MB tree pack once per directory). A copy shorter than the range
- * is removed, and -ENOENT has the caller fetch the object again. */
+ * its 0.5 MB tree pack once per directory). */
 static int cache_read_local(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
 {
-        BackendCache *c = (BackendCache *)be;
         if (!cacheable(name) || len == 0)
                 return -ENOENT;
-        char path[PATH_MAX];
-        path_of(c, name, path, sizeof(path));
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -ENOENT;
-        int rc = buf_reserve(out, len);
-        if (rc == 0) {
-                int got = util_pread_full(fd, out->data + out->len, len, off);
-                rc = got < 0 ? got : (uint64_t)got == len ? 0 : -ENODATA;
-        }
-        close(fd);
-        if (rc == -ENODATA) { /* a copy cut short: gone, and fetched again */
-                unlink(path);
-                return -ENOENT;
-        }
-        if (rc < 0)
-                return error_ret(rc, "%s: reading the cached copy %s: %s", name, path, strerror(-rc));
-        out->len += len;
-        return 0;
+        return read_copy((BackendCache *)be, name, off, len, out);
 }
 
 static int cache_write(Backend *be, const char *name, const void *p, size_t len)

@@ -940,27 +940,27 @@ int repo_blob_load(Repo *r, const uint8_t id[ID_LEN], Buf *out)
         if (rc < 0)
                 return rc;
         Buf sealed = {0};
-        const uint8_t *at;
-        if (e.type == BLOB_TREE && r->cached &&
-            (rc = backend_read_local(r->be, name, e.offset, e.length, &sealed)) != -ENOENT) {
-                at = sealed.data; /* from the metadata cache's copy */
-        } else if (e.type == BLOB_TREE && r->cached) {
-                /* remote: a tree pack is read whole, and so kept in the
-                 * metadata cache; the next tree is likely in the same pack */
-                rc = backend_read(r->be, name, 0, 0, &sealed);
-                if (rc == 0 && (uint64_t)e.offset + e.length > sealed.len)
-                        rc = -EBADMSG;
-                at = sealed.data + e.offset;
+        size_t skip = 0; /* where the blob starts in sealed */
+        if (e.type == BLOB_TREE && r->cached) {
+                /* remote: a tree pack is read whole once, and so kept in the
+                 * metadata cache (the next tree is likely in the same pack);
+                 * then its trees come from that copy by range */
+                rc = backend_read_local(r->be, name, e.offset, e.length, &sealed);
+                if (rc == -ENOENT) {
+                        rc = backend_read(r->be, name, 0, 0, &sealed);
+                        if (rc == 0 && (uint64_t)e.offset + e.length > sealed.len)
+                                rc = -EBADMSG;
+                        skip = e.offset;
+                }
         } else {
                 rc = backend_read(r->be, name, e.offset, e.length, &sealed);
-                at = sealed.data;
         }
         if (rc < 0) {
                 buf_free(&sealed);
                 return rc;
         }
         size_t before = out->len;
-        rc = repo_blob_decode(r, at, e.length, e.raw_length, out);
+        rc = repo_blob_decode(r, sealed.data + skip, e.length, e.raw_length, out);
         buf_free(&sealed);
         if (rc == 0) {
                 /* the id is the keyed hash of the plaintext: check it, so a

@@ -852,6 +852,9 @@ Test(backend, cache_read_local_serves_ranges_of_copies)
         cr_assert_eq(b.data[300], pack[0]);
         cr_assert_eq(backend_read_local(be, name, 0, N, &b), 0);
         cr_assert_eq(b.len, 301 + N);
+        cr_assert_eq(backend_read(be, name, 0, 0, &b), 0, "a whole read from the copy");
+        cr_assert_eq(b.len, 301 + 2 * N);
+        cr_assert_arr_eq(b.data + 301 + N, pack, N);
         backend_mem_stats(mem, &s);
         cr_assert_eq(s.reads, 2, "mem not read again");
 
