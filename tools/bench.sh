@@ -830,11 +830,11 @@ section_s3() {
         local round cb= cr= rb= rr= cdd= rdd= cbq= crq= rbq= rrq=
         for ((round = 1; round <= S3_ROUNDS; round++)); do
                 s3_round "$round"
-                cb=$(faster "$cb" "$R_CB") cr=$(faster "$cr" "$R_CR") cdd=$(faster "$cdd" "$R_CDD")
-                rb=$(faster "$rb" "$R_RB") rr=$(faster "$rr" "$R_RR") rdd=$(faster "$rdd" "$R_RDD")
+                cb=$(larger "$cb" "$R_CB") cr=$(larger "$cr" "$R_CR") cdd=$(larger "$cdd" "$R_CDD")
+                rb=$(larger "$rb" "$R_RB") rr=$(larger "$rr" "$R_RR") rdd=$(larger "$rdd" "$R_RDD")
                 # requests: the most any round made
-                cbq=$(faster "$cbq" "$R_CBQ") crq=$(faster "$crq" "$R_CRQ")
-                rbq=$(faster "$rbq" "$R_RBQ") rrq=$(faster "$rrq" "$R_RRQ")
+                cbq=$(larger "$cbq" "$R_CBQ") crq=$(larger "$crq" "$R_CRQ")
+                rbq=$(larger "$rbq" "$R_RBQ") rrq=$(larger "$rrq" "$R_RRQ")
         done
 
         S3_NOTE="one s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, one bucket per tool (made by the tool's init); default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; $S3_ROUNDS rounds of all of it, each on a freshly started s3rver with no objects (one that holds more gets slower), the fastest of each measurement kept; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included, the most of any round"
@@ -996,8 +996,9 @@ warm_memory() {
                 die "warm_memory: could not touch $mib MiB"
 }
 
-# faster BEST RATE: the larger of two rates (BEST may be empty).
-faster() {
+# larger BEST X: the larger of two numbers (BEST may be empty): the faster
+# of two rates, the more of two request counts.
+larger() {
         awk -v a="$1" -v b="$2" 'BEGIN {print (a == "" || b + 0 > a + 0) ? b : a}'
 }
 
@@ -1092,7 +1093,7 @@ redis_dataset() {
                 warm_memory "$tag"
                 measure "redis-$tag-cairn-restore-$round" "${lx[@]}" restore redis "$snap:/redis" \
                         --to "redis://127.0.0.1:$REDIS_PORT"
-                c_rest=$(faster "$c_rest" "$(rate "$amount" $unit "$SECS")")
+                c_rest=$(larger "$c_rest" "$(rate "$amount" $unit "$SECS")")
                 redis_check "redis-$tag-cairn-restore-$round" "$REDIS_PORT"
                 redis_stop "$tag-dst-cairn-$round"
 
@@ -1102,7 +1103,7 @@ redis_dataset() {
                 warm_memory "$tag"
                 measure "redis-$tag-cairn-restore-mnt-$round" "$CAIRN" -q restore redis "$MNT/snapshots/latest/redis" \
                         --to "redis://127.0.0.1:$REDIS_PORT"
-                c_mnt=$(faster "$c_mnt" "$(rate "$amount" $unit "$SECS")")
+                c_mnt=$(larger "$c_mnt" "$(rate "$amount" $unit "$SECS")")
                 redis_check "redis-$tag-cairn-restore-mnt-$round" "$REDIS_PORT"
                 redis_stop "$tag-dst-mnt-$round"
                 unmount "$MNT" "$MOUNT_PID" ||
@@ -1114,7 +1115,7 @@ redis_dataset() {
                 measure "redis-$tag-rediscli-pipe-$round" bash -c 'redis-cli -p "$1" --pipe <"$2"' _ "$REDIS_PORT" "$resp"
                 grep -q '^errors: 0,' "$RUN/redis-$tag-rediscli-pipe-$round.log" ||
                         { cat "$RUN/redis-$tag-rediscli-pipe-$round.log" >&2; KEEP=1; die "redis-cli --pipe of $resp: errors"; }
-                p_rest=$(faster "$p_rest" "$(rate "$amount" $unit "$SECS")")
+                p_rest=$(larger "$p_rest" "$(rate "$amount" $unit "$SECS")")
                 redis_check "redis-$tag-rediscli-pipe-$round" "$REDIS_PORT"
                 redis_stop "$tag-dst-pipe-$round"
         done
