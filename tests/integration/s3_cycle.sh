@@ -92,6 +92,18 @@ gets=$(($(s3_settled_gets) - gets))
 echo "GETs for a sequential read of big.bin (50 MiB): $gets"
 ((gets <= 30)) || fail "a sequential read of big.bin through the mount took $gets GETs (more than 30)"
 unmount_repo "$MNT"
+# A look at its first bytes starts the read-ahead at 16 MiB, not at the
+# whole 64 MiB window (which here would be all 50 MiB of it): 4 GETs here,
+# 12-13 with the full window from the first read.
+mount_repo "$MNT"
+ls "$MNT/snapshots/latest$SRC" >/dev/null
+gets=$(s3_settled_gets)
+head -c 4096 "$MNT/snapshots/latest$SRC/big.bin" | cmp - <(head -c 4096 "$SRC/big.bin") ||
+        fail "the first 4 KiB of big.bin through a fresh mount differ"
+gets=$(($(s3_settled_gets) - gets))
+echo "GETs for the first 4 KiB of big.bin: $gets"
+((gets <= 7)) || fail "the first 4 KiB of big.bin through a fresh mount took $gets GETs (more than 7)"
+unmount_repo "$MNT"
 
 # Unchanged second backup: almost nothing added, every file from the parent.
 expect_exit 0 "$CAIRN" backup --json "$SRC"
