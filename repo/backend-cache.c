@@ -98,6 +98,19 @@ static int cache_read(Backend *be, const char *name, uint64_t off, uint64_t len,
         return rc;
 }
 
+/* Ranges (blob data) stream from the inner backend; a whole read of what
+ * is cached goes through cache_read, then more once. */
+static int cache_read_stream(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out,
+                             backend_more_cb more, void *ud)
+{
+        BackendCache *c = (BackendCache *)be;
+        if (len || off || !cacheable(name))
+                return backend_read_stream(c->inner, name, off, len, out, more, ud);
+        size_t before = out->len;
+        int rc = cache_read(be, name, off, len, out);
+        return rc == 0 ? more(ud, out->len - before) : rc;
+}
+
 /* A range of the local copy: a tree from a cached tree pack without
  * reading the whole pack again (a restore of the benchmark dataset read
  * its 0.5 MB tree pack once per directory). */
@@ -227,6 +240,7 @@ int backend_cache_wrap(Backend *inner, const char *dir, Backend **out)
                 .create = cache_create,
                 .close = cache_close,
                 .read_local = cache_read_local,
+                .read_stream = inner->read_stream ? cache_read_stream : NULL,
         };
         c->inner = inner;
         c->dir = strdup(dir);

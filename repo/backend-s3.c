@@ -153,9 +153,28 @@ static void handle_put(BackendS3 *s, CURL *h)
                 curl_easy_cleanup(h);
 }
 
+/* Where a response body goes: appended to body after its first base
+ * bytes, more told as it grows (a 2xx answer only: an error's body is
+ * read by s3_error). */
+typedef struct Sink {
+        Buf *body;
+        size_t base;
+        CURL *h;
+        backend_more_cb more;
+        void *ud;
+        int err; /* more's, which ended the transfer */
+} Sink;
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
-        return buf_append(ud, p, size * n) == 0 ? size * n : 0;
+        Sink *k = ud;
+        if (buf_append(k->body, p, size * n) < 0)
+                return 0;
+        long status = 0;
+        if (k->more && curl_easy_getinfo(k->h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status >= 200 &&
+            status < 300 && (k->err = k->more(k->ud, k->body->len - k->base)) < 0)
+                return 0;
+        return size * n;
 }
 
 typedef struct Upload {
@@ -218,6 +237,8 @@ typedef struct Request {
         const void *body;
         size_t blen;
         Buf *out;          /* response body */
+        backend_more_cb more; /* told as the body arrives, or NULL */
+        void *more_ud;
         long status;
         int64_t length;    /* Content-Length of the response */
 } Request;
@@ -335,8 +356,9 @@ static int s3_do(BackendS3 *s, Request *rq)
                 curl_easy_reset(h);
                 curl_easy_setopt(h, CURLOPT_URL, url);
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+                Sink sink = {body, base, h, rq->more, rq->more_ud, 0};
                 curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-                curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+                curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
                 curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
                 curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, MIN(s->timeout, 30L));
                 /* a stall, not a slow transfer, is what times a request out */
@@ -378,7 +400,9 @@ static int s3_do(BackendS3 *s, Request *rq)
                 }
 
                 bool retry = false;
-                if (cc != CURLE_OK) {
+                if (sink.err < 0) { /* the caller's own error, set by it */
+                        rc = sink.err;
+                } else if (cc != CURLE_OK) {
                         retry = transient_curl(cc);
                         error_set("s3 %s %s: %s", rq->method, rq->name ? rq->name : s->bucket, curl_easy_strerror(cc));
                         rc = -EIO;
@@ -403,7 +427,8 @@ static int s3_do(BackendS3 *s, Request *rq)
 
 /* ---- the backend ---- */
 
-static int s3_read(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
+static int s3_read_stream(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out,
+                          backend_more_cb more, void *ud)
 {
         BackendS3 *s = (BackendS3 *)be;
         char range[64];
@@ -415,7 +440,8 @@ static int s3_read(Backend *be, const char *name, uint64_t off, uint64_t len, Bu
         size_t before = out->len;
         if (len && buf_reserve(out, len) < 0)
                 return -ENOMEM;
-        Request rq = {.method = "GET", .name = name, .range = len || off ? range : NULL, .out = out};
+        Request rq = {.method = "GET", .name = name, .range = len || off ? range : NULL, .out = out,
+                      .more = more, .more_ud = ud};
         int rc = s3_do(s, &rq);
         if (rc == 0 && len && out->len - before != len) {
                 error_set("s3 GET %s: got %zu bytes, expected %llu", name, out->len - before, (unsigned long long)len);
@@ -423,6 +449,11 @@ static int s3_read(Backend *be, const char *name, uint64_t off, uint64_t len, Bu
                 rc = -ENODATA;
         }
         return rc;
+}
+
+static int s3_read(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
+{
+        return s3_read_stream(be, name, off, len, out, NULL, NULL);
 }
 
 static int s3_write(Backend *be, const char *name, const void *data, size_t len)
@@ -667,6 +698,7 @@ int backend_s3_open(const char *url, Backend **out)
                 .kind = "s3",
                 .parallel = o->s3_connections ? o->s3_connections : 16,
                 .read = s3_read,
+                .read_stream = s3_read_stream,
                 .write = s3_write,
                 .list = s3_list,
                 .remove = s3_remove,

@@ -20,6 +20,10 @@
 #define BACKEND_VERSION 1
 
 typedef int (*backend_list_cb)(const char *name, uint64_t size, void *userdata);
+/* Called by read_stream as a read's bytes arrive: the first `got` bytes of
+ * the range are in the Buf being read into, after what it held before the
+ * read. A negative return ends the read with that error. */
+typedef int (*backend_more_cb)(void *userdata, size_t got);
 
 typedef struct Backend Backend;
 struct Backend {
@@ -43,6 +47,12 @@ struct Backend {
         /* Optional: read len bytes at off from a local copy of the object
          * (backend-cache), -ENOENT when there is none. */
         int (*read_local)(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out);
+        /* Optional: read as read does, calling more as the bytes arrive (a
+         * remote backend: the caller works on the first bytes while the
+         * rest is on its way). A request tried again delivers the range
+         * again from its start, the same bytes: got can go back. */
+        int (*read_stream)(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out,
+                           backend_more_cb more, void *userdata);
 };
 
 /* Options of remote backends, set once by the command line before any
@@ -90,6 +100,17 @@ int backend_mem_flip(Backend *be, const char *name, uint64_t off);
 static inline int backend_read(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
 {
         return be->read(be, name, off, len, out);
+}
+/* read_stream where the backend has one; else a read, then more once
+ * with every byte (none when the read failed). */
+static inline int backend_read_stream(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out,
+                                      backend_more_cb more, void *ud)
+{
+        if (be->read_stream)
+                return be->read_stream(be, name, off, len, out, more, ud);
+        size_t before = out->len;
+        int rc = be->read(be, name, off, len, out);
+        return rc == 0 ? more(ud, out->len - before) : rc;
 }
 static inline int backend_read_local(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
 {

@@ -646,6 +646,75 @@ static int damage(Restorer *rs, size_t i, size_t j, const char *why)
         return 0;
 }
 
+/* Decode the refs [i, j) of a pack from span, which holds the pack's
+ * bytes from offset start on, and write them to their files. */
+static int decode_refs(Restorer *rs, size_t i, size_t j, uint32_t start, const Buf *span, Buf *plain, Writer *w)
+{
+        uint32_t decoded = UINT32_MAX;
+        const uint8_t *p = NULL;
+        bool bad = false; /* the blob at `decoded` cannot be read */
+        int rc = 0;
+        for (size_t k = i; rc == 0 && k < j; k++) {
+                const Ref *ref = &rs->refs[k];
+                if (ref->offset != decoded) {
+                        /* a blob stored uncompressed is written from the span */
+                        plain->len = 0;
+                        rc = repo_blob_open_inplace(rs->repo, span->data + (ref->offset - start), ref->length,
+                                                    ref->raw_length, plain, &p);
+                        if (rc == 0 && !p)
+                                p = plain->data;
+                        bad = rc == -EBADMSG;
+                        if (bad) {
+                                char name[ID_HEX_LEN + 9];
+                                pack_name(index_pack_id(rs->index, ref->pack), name);
+                                error_set("%s: the blob at offset %u is damaged (it fails authentication "
+                                          "or does not decompress)",
+                                          name, ref->offset);
+                                rc = 0;
+                        }
+                        decoded = ref->offset;
+                }
+                if (bad) {
+                        rc = damage(rs, k, k + 1, error_last());
+                        continue;
+                }
+                if (rc == 0 && (rc = write_ref(rs, ref, p, w)) == 0)
+                        __atomic_add_fetch(&rs->st.bytes_done, ref->raw_length, __ATOMIC_RELAXED);
+                if (rc == 1)
+                        rc = 0;
+                if (rc == 0 && __atomic_sub_fetch(&rs->files[ref->file].pending, 1, __ATOMIC_ACQ_REL) == 0)
+                        file_done(rs, &rs->files[ref->file]);
+        }
+        return rc;
+}
+
+/* One read on its way: the refs [next, j) are decoded as their bytes
+ * arrive (a remote pack's first blobs are written while the rest of it
+ * downloads). */
+typedef struct Stream {
+        Restorer *rs;
+        size_t next, j;
+        uint32_t start;
+        Buf *span, *plain;
+        Writer *w;
+        int err; /* of decoding or writing: not the read's */
+} Stream;
+
+static int on_more(void *ud, size_t got)
+{
+        Stream *st = ud;
+        const Ref *refs = st->rs->refs;
+        size_t k = st->next;
+        /* refs of one blob share its offset and length: all or none here */
+        while (k < st->j && refs[k].offset + refs[k].length - st->start <= got)
+                k++;
+        if (k == st->next)
+                return 0;
+        st->err = decode_refs(st->rs, st->next, k, st->start, st->span, st->plain, st->w);
+        st->next = k;
+        return st->err;
+}
+
 static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *plain, Writer *w)
 {
         Backend *be = repo_backend(rs->repo);
@@ -666,49 +735,21 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                         j++;
                 }
                 span->len = 0;
-                rc = backend_read(be, name, start, end - start, span);
-                if (rc == -ENODATA && !one && rs->refs[j - 1].offset != start) {
+                Stream st = {rs, i, j, start, span, plain, w, 0};
+                rc = backend_read_stream(be, name, start, end - start, span, on_more, &st);
+                if (st.err < 0) {
+                        rc = st.err;
+                        break;
+                }
+                /* what arrived before the read failed is written */
+                i = st.next;
+                if (rc == -ENODATA && !one && i < j && rs->refs[j - 1].offset != rs->refs[i].offset) {
                         one = true;
                         rc = 0;
                         continue;
                 }
-                if (data_error(rc)) {
+                if (data_error(rc))
                         rc = damage(rs, i, j, error_last());
-                        i = j;
-                        continue;
-                }
-                uint32_t decoded = UINT32_MAX;
-                const uint8_t *p = NULL;
-                bool bad = false; /* the blob at `decoded` cannot be read */
-                for (size_t k = i; rc == 0 && k < j; k++) {
-                        const Ref *ref = &rs->refs[k];
-                        if (ref->offset != decoded) {
-                                /* a blob stored uncompressed is written from the span */
-                                plain->len = 0;
-                                rc = repo_blob_open_inplace(rs->repo, span->data + (ref->offset - start),
-                                                            ref->length, ref->raw_length, plain, &p);
-                                if (rc == 0 && !p)
-                                        p = plain->data;
-                                bad = rc == -EBADMSG;
-                                if (bad) {
-                                        error_set("%s: the blob at offset %u is damaged (it fails authentication "
-                                                  "or does not decompress)",
-                                                  name, ref->offset);
-                                        rc = 0;
-                                }
-                                decoded = ref->offset;
-                        }
-                        if (bad) {
-                                rc = damage(rs, k, k + 1, error_last());
-                                continue;
-                        }
-                        if (rc == 0 && (rc = write_ref(rs, ref, p, w)) == 0)
-                                __atomic_add_fetch(&rs->st.bytes_done, ref->raw_length, __ATOMIC_RELAXED);
-                        if (rc == 1)
-                                rc = 0;
-                        if (rc == 0 && __atomic_sub_fetch(&rs->files[ref->file].pending, 1, __ATOMIC_ACQ_REL) == 0)
-                                file_done(rs, &rs->files[ref->file]);
-                }
                 i = j;
         }
         return rc;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # s3_faults: cairn against an unreliable S3. Through tests/s3/faultproxy.py
 # failing 20% of the requests (500, 503 SlowDown, 429, connections reset after
-# the request was carried out, stalls of 5 s against a 2 s timeout) a
+# the request was carried out, answers broken off halfway through their
+# body, stalls of 5 s against a 2 s timeout) a
 # backup and a restore still succeed and are exact, and check --read-data
 # straight against the server passes. A backup whose snapshot upload always
 # fails exits 1 naming the request, writes no snapshot and leaves no lock.
@@ -34,10 +35,23 @@ f = s["faults"]
 print("faults injected: %d of %d requests: %s" % (sum(f.values()), s["total"], f))
 if s["requests"].get("PUT", 0) < 20 or s["requests"].get("GET", 0) < 20:
     sys.exit("too few requests to mean anything: %s" % s["requests"])
-missing = [k for k in ("500", "503", "429", "reset", "stall") if f.get(k, 0) < 1]
+missing = [k for k in ("500", "503", "429", "reset", "cut", "stall") if f.get(k, 0) < 1]
 if missing:
     sys.exit("no %s fault happened" % ", ".join(missing))
 PY
+
+# --- every pack download broken off halfway, once ------------------------
+# A restore decodes and writes the blobs of a pack as they arrive; the answer
+# to the request asked again holds the blobs written already: each is
+# written once, and every file still gets its metadata after its last byte.
+npacks=$(s3_objects "$S3_BUCKET" repo/data/ | wc -l)
+faultproxy_start --cut-first '^GET /[^ ]*/data/' --log "$TMP/cut.log"
+CAIRN_REPOSITORY=$PROXY_REPOSITORY expect_exit 0 timeout 600 "$CAIRN" "${S3OPTS[@]}" restore "latest:$SRC" --target "$TMP/dst-cut"
+faultproxy_stop
+treecmp "$SRC" "$TMP/dst-cut" --no-atime
+ncut=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["faults"]["cut"])' "$PROXY_STATS")
+echo "$ncut of $npacks packs cut halfway"
+((ncut >= npacks - 2 && ncut >= 10)) || fail "only $ncut pack downloads were cut ($npacks packs)"
 
 export CAIRN_REPOSITORY=$DIRECT
 expect_check --read-data

@@ -18,10 +18,15 @@ many faults as kinds:
          stores send instead of 503 SlowDown), not forwarded
   reset  forwarded, then the connection is closed without an answer (the
          write may well have happened: the client must cope with that)
+  cut    forwarded, the answer's head and the first half of its body
+         relayed, then the connection is reset (a download broken off:
+         the client has used part of a body that it must fetch again)
   stall  not forwarded; no answer for --stall-seconds, then the
          connection is closed (longer than the client's timeout)
 --fail-all answers every request with 500; --fail-match REGEX always fails
-(500) the requests whose "METHOD /path?query" matches.
+(500) the requests whose "METHOD /path?query" matches; --cut-first REGEX
+cuts the first request of each matching "METHOD /path?query" (its range
+included), and forwards the ones asked again.
 
 --verify-sigv4 first checks each signed request's AWS Signature V4 with
 sigv4.py (s3rver 3.7.1 accepts any V4 signature from a known key id) and
@@ -38,8 +43,8 @@ as JSON on SIGTERM, SIGINT or exit, and on SIGUSR1; --log FILE gets a
 line per request (and the canonical request of each rejected one).
 
   faultproxy.py --upstream 127.0.0.1:4568 [--listen PORT] [--ready-file F]
-                [--fail-rate 0.2] [--faults 500,503,reset,stall]
-                [--stall-seconds 5] [--fail-all] [--fail-match REGEX]
+                [--fail-rate 0.2] [--faults 500,503,429,reset,cut,stall]
+                [--stall-seconds 5] [--fail-all] [--fail-match REGEX] [--cut-first REGEX]
                 [--seed N] [--stats FILE] [--log FILE]
                 [--verify-sigv4 [--key ID:SECRET]... [--region R|any]]
 """
@@ -61,7 +66,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigv4  # noqa: E402
 
-KINDS = ("500", "503", "429", "reset", "stall")
+KINDS = ("500", "503", "429", "reset", "cut", "stall")
 MAX_HEAD = 64 * 1024
 
 
@@ -187,6 +192,8 @@ class Proxy:
                 sys.exit("faultproxy: unknown fault kind %r (have %s)" % (k, ",".join(KINDS)))
         self.next_kind = 0
         self.match = re.compile(args.fail_match) if args.fail_match else None
+        self.cut_first = re.compile(args.cut_first) if args.cut_first else None
+        self.cut_seen = set()
         self.stats = {"requests": {}, "faults": {k: 0 for k in KINDS}, "total": 0,
                       "forwarded": 0, "matched": 0, "connections": 0, "rejected": {}, "verified": 0}
         specs = [k.split(":", 2) for k in (args.key or ["S3RVER:S3RVER"])]
@@ -209,7 +216,7 @@ class Proxy:
             f.write(doc + "\n")
         os.replace(tmp, self.args.stats)
 
-    def decide(self, method, target):
+    def decide(self, method, target, rng=""):
         """None (forward) or the fault kind for this request; counts it."""
         with self.lock:
             self.stats["total"] += 1
@@ -219,6 +226,11 @@ class Proxy:
             elif self.match and self.match.search("%s %s" % (method, target)):
                 self.stats["matched"] += 1
                 kind = "500"
+            elif (self.cut_first and self.cut_first.search("%s %s" % (method, target))
+                  and (method, target, rng) not in self.cut_seen):
+                self.cut_seen.add((method, target, rng))
+                self.stats["matched"] += 1
+                kind = "cut"
             elif self.kinds and self.rng.random() < self.args.fail_rate:
                 kind = self.kinds[self.next_kind % len(self.kinds)]
                 self.next_kind += 1
@@ -266,7 +278,7 @@ class Proxy:
                         client.sendall(s3_error(e.status, REASONS.get(e.status, "Error"), e.code,
                                                 e.message, e.extra, method == "HEAD"))
                         continue
-                kind = self.decide(method, target)
+                kind = self.decide(method, target, headers.get("range", ""))
                 self.log("%s %s -> %s" % (method, target, kind or "forward"))
                 if kind == "500":
                     client.sendall(s3_error(500, "Internal Server Error", "InternalError",
@@ -284,7 +296,8 @@ class Proxy:
                 if kind == "stall":
                     time.sleep(self.args.stall_seconds)
                     return
-                # Forward (also for "reset": the request happens, the answer is lost).
+                # Forward (also for "reset" and "cut": the request happens, the
+                # answer is lost or broken off).
                 for attempt in (0, 1):
                     if up is None:
                         up = socket.create_connection(self.upstream, timeout=300)
@@ -312,6 +325,10 @@ class Proxy:
                           or method == "HEAD" or status in (204, 304))
                 up_closes = rh.get("connection", "").lower() == "close" or not framed
                 if kind == "reset":
+                    abort = True
+                    return
+                if kind == "cut":
+                    client.sendall(resp_head + resp_body[:len(resp_body) // 2])
                     abort = True
                     return
                 client.sendall(resp_head + resp_body)
@@ -345,6 +362,7 @@ def main():
     ap.add_argument("--stall-seconds", type=float, default=5.0)
     ap.add_argument("--fail-all", action="store_true")
     ap.add_argument("--fail-match", help="regex over 'METHOD /path?query': always 500")
+    ap.add_argument("--cut-first", help="regex over 'METHOD /path?query': the first of each cut halfway")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats", help="JSON counts written here on exit")
     ap.add_argument("--log", help="one line per request")

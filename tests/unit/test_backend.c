@@ -885,3 +885,53 @@ Test(backend, cache_read_local_serves_ranges_of_copies)
         backend_close(be); /* closes mem too */
         rm_rf(dir);
 }
+
+typedef struct MoreLog {
+        size_t calls, got[4];
+        int fail; /* returned by more */
+} MoreLog;
+
+static int log_more(void *ud, size_t got)
+{
+        MoreLog *m = ud;
+        if (m->calls < 4)
+                m->got[m->calls] = got;
+        m->calls++;
+        return m->fail;
+}
+
+/* A backend without read_stream (mem, and the metadata cache over it):
+ * the read, then more once with every byte of the range; more's error
+ * ends the read; a failed read never calls more. */
+Test(backend, read_stream_without_streaming_backend)
+{
+        Backend *mem = NULL, *be = NULL;
+        cr_assert_eq(backend_mem_open(&mem), 0);
+        cr_assert_null(mem->read_stream);
+        char dir[256];
+        temp_dir(dir);
+        cr_assert_eq(backend_cache_wrap(mem, dir, &be), 0);
+        cr_assert_null(be->read_stream, "the cache streams only what its inner backend streams");
+        cr_assert_eq(backend_write(be, "data/ab/ab01", sample, 20), 0);
+
+        Buf b = {0};
+        cr_assert_eq(buf_append(&b, "xy", 2), 0);
+        MoreLog m = {0};
+        cr_assert_eq(backend_read_stream(be, "data/ab/ab01", 5, 10, &b, log_more, &m), 0);
+        cr_assert_eq(m.calls, 1);
+        cr_assert_eq(m.got[0], 10, "got counts the range's bytes, not what the buffer held before");
+        cr_assert_eq(b.len, 12);
+        cr_assert_arr_eq(b.data, "xy56789abcde", 12);
+
+        m = (MoreLog){.fail = -ENOSPC};
+        cr_assert_eq(backend_read_stream(be, "data/ab/ab01", 0, 4, &b, log_more, &m), -ENOSPC);
+        cr_assert_eq(m.calls, 1);
+
+        m = (MoreLog){0};
+        cr_assert_eq(backend_read_stream(be, "data/ab/ab01", 15, 10, &b, log_more, &m), -ENODATA);
+        cr_assert_eq(backend_read_stream(be, "data/cd/none", 0, 0, &b, log_more, &m), -ENOENT);
+        cr_assert_eq(m.calls, 0, "no more after a failed read");
+        buf_free(&b);
+        backend_close(be);
+        rm_rf(dir);
+}
