@@ -705,9 +705,16 @@ static int on_more(void *ud, size_t got)
         Stream *st = ud;
         const Ref *refs = st->rs->refs;
         size_t k = st->next;
-        /* refs of one blob share its offset and length: all or none here */
-        while (k < st->j && refs[k].offset + refs[k].length - st->start <= got)
+        /* A ref whose file the main thread has not created yet waits for
+         * the end of the read: waiting here would stall the download (and
+         * one stalled for --s3-timeout fails). Refs of one blob share its
+         * offset and length, and are decoded together: decoding opens the
+         * blob in place, once. */
+        while (k < st->j && refs[k].offset + refs[k].length - st->start <= got &&
+               __atomic_load_n(&st->rs->created, __ATOMIC_ACQUIRE) > refs[k].file)
                 k++;
+        while (k > st->next && k < st->j && refs[k - 1].offset == refs[k].offset)
+                k--;
         if (k == st->next)
                 return 0;
         st->err = decode_refs(st->rs, st->next, k, st->start, st->span, st->plain, st->w);
@@ -750,6 +757,8 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                 }
                 if (data_error(rc))
                         rc = damage(rs, i, j, error_last());
+                else if (rc == 0 && i < j)
+                        rc = decode_refs(rs, i, j, start, span, plain, w);
                 i = j;
         }
         return rc;
