@@ -31,6 +31,7 @@ typedef struct LockInfo {
 
 typedef struct LockList {
         Repo *repo;
+        const char *mine; /* our own lock: not read back */
         LockInfo *v;
         size_t n;
 } LockList;
@@ -45,6 +46,8 @@ static void my_host(char *h, size_t n)
 static int lock_list_cb(const char *name, uint64_t size, void *ud)
 {
         LockList *l = ud;
+        if (l->mine && strcmp(name, l->mine) == 0)
+                return 0;
         json_t *j;
         if (repo_json_load(l->repo, name, &j) < 0) {
                 error_clear();
@@ -120,11 +123,11 @@ static void *refresh_thread(void *arg)
 /* Is there a live lock other than ours that conflicts with ours? */
 static int conflict(Repo *r, bool exclusive, const char *mine)
 {
-        LockList l = {.repo = r};
+        LockList l = {.repo = r, .mine = mine};
         int rc = backend_list(repo_backend(r), "locks/", lock_list_cb, &l);
         for (size_t i = 0; rc == 0 && i < l.n; i++) {
                 LockInfo *li = &l.v[i];
-                if (li->stale || (mine && strcmp(li->name, mine) == 0))
+                if (li->stale)
                         continue;
                 if (exclusive || li->exclusive) {
                         error_set("repository is locked %s by pid %ld on %s since %s (wait for it, or run 'cairn "
@@ -159,11 +162,11 @@ int lock_refresh_start(RepoLock *l)
         return 0;
 }
 
+/* The lock is written first and the others looked at after: one listing
+ * (a request on S3) serves both the check and the race of two processes
+ * locking at once, where each then sees the other's lock. */
 static int acquire(Repo *r, bool exclusive, bool start, RepoLock **out)
 {
-        int rc = conflict(r, exclusive, NULL);
-        if (rc < 0)
-                return rc;
         RepoLock *l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
@@ -171,9 +174,8 @@ static int acquire(Repo *r, bool exclusive, bool start, RepoLock **out)
         l->exclusive = exclusive;
         pthread_mutex_init(&l->mu, NULL);
         pthread_cond_init(&l->cond, NULL);
-        rc = write_lock(l, l->name);
+        int rc = write_lock(l, l->name);
         if (rc == 0) {
-                /* two processes may have passed the first check together */
                 rc = conflict(r, exclusive, l->name);
                 if (rc < 0)
                         backend_remove(repo_backend(r), l->name);

@@ -861,6 +861,33 @@ Test(repo, lock_shared_and_exclusive)
         backend_close(be);
 }
 
+/* Taking a lock costs one write and one listing (requests, on S3), and
+ * reads only the locks of others: not a listing before the write, nor
+ * our own lock read back. */
+Test(repo, lock_acquire_requests)
+{
+        Backend *be = mem();
+        Repo *r = init_on(be, 0);
+        RepoLock *a = NULL, *b = NULL;
+        BackendMemStats s0, s1;
+        backend_mem_stats(be, &s0);
+        cr_assert_eq(lock_acquire(r, false, &a), 0);
+        backend_mem_stats(be, &s1);
+        cr_assert_eq(s1.writes - s0.writes, 1);
+        cr_assert_eq(s1.lists - s0.lists, 1);
+        cr_assert_eq(s1.reads - s0.reads, 0, "our own lock is not read back");
+
+        backend_mem_stats(be, &s0);
+        cr_assert_eq(lock_acquire(r, false, &b), 0);
+        backend_mem_stats(be, &s1);
+        cr_assert_eq(s1.lists - s0.lists, 1);
+        cr_assert_eq(s1.reads - s0.reads, 1, "the other lock is read");
+        lock_release(a);
+        lock_release(b);
+        repo_close(r);
+        backend_close(be);
+}
+
 Test(repo, lock_remove_all)
 {
         Backend *be = mem();
