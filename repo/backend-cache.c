@@ -99,16 +99,14 @@ static int cache_read(Backend *be, const char *name, uint64_t off, uint64_t len,
 }
 
 /* Ranges (blob data) stream from the inner backend; a whole read of what
- * is cached goes through cache_read, then more once. */
+ * is cached is cache_read's (from the copy, or fetched and kept). */
 static int cache_read_stream(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out,
                              backend_more_cb more, void *ud)
 {
         BackendCache *c = (BackendCache *)be;
         if (len || off || !cacheable(name))
                 return backend_read_stream(c->inner, name, off, len, out, more, ud);
-        size_t before = out->len;
-        int rc = cache_read(be, name, off, len, out);
-        return rc == 0 ? more(ud, out->len - before) : rc;
+        return backend_read_then_more(be, name, off, len, out, more, ud);
 }
 
 /* A range of the local copy: a tree from a cached tree pack without

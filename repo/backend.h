@@ -101,16 +101,22 @@ static inline int backend_read(Backend *be, const char *name, uint64_t off, uint
 {
         return be->read(be, name, off, len, out);
 }
-/* read_stream where the backend has one; else a read, then more once
- * with every byte (none when the read failed). */
+/* A read, then more once with every byte (not when the read failed): a
+ * read_stream for what does not arrive piece by piece. */
+static inline int backend_read_then_more(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out,
+                                         backend_more_cb more, void *ud)
+{
+        size_t before = out->len;
+        int rc = be->read(be, name, off, len, out);
+        return rc == 0 ? more(ud, out->len - before) : rc;
+}
+/* read_stream where the backend has one; else backend_read_then_more. */
 static inline int backend_read_stream(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out,
                                       backend_more_cb more, void *ud)
 {
         if (be->read_stream)
                 return be->read_stream(be, name, off, len, out, more, ud);
-        size_t before = out->len;
-        int rc = be->read(be, name, off, len, out);
-        return rc == 0 ? more(ud, out->len - before) : rc;
+        return backend_read_then_more(be, name, off, len, out, more, ud);
 }
 static inline int backend_read_local(Backend *be, const char *name, uint64_t off, uint64_t len, Buf *out)
 {

@@ -646,9 +646,10 @@ static int damage(Restorer *rs, size_t i, size_t j, const char *why)
         return 0;
 }
 
-/* Decode the refs [i, j) of a pack from span, which holds the pack's
+/* Decode the refs [i, j) of pack `name` from span, which holds the pack's
  * bytes from offset start on, and write them to their files. */
-static int decode_refs(Restorer *rs, size_t i, size_t j, uint32_t start, const Buf *span, Buf *plain, Writer *w)
+static int decode_refs(Restorer *rs, const char *name, size_t i, size_t j, uint32_t start, const Buf *span,
+                       Buf *plain, Writer *w)
 {
         uint32_t decoded = UINT32_MAX;
         const uint8_t *p = NULL;
@@ -665,8 +666,6 @@ static int decode_refs(Restorer *rs, size_t i, size_t j, uint32_t start, const B
                                 p = plain->data;
                         bad = rc == -EBADMSG;
                         if (bad) {
-                                char name[ID_HEX_LEN + 9];
-                                pack_name(index_pack_id(rs->index, ref->pack), name);
                                 error_set("%s: the blob at offset %u is damaged (it fails authentication "
                                           "or does not decompress)",
                                           name, ref->offset);
@@ -693,6 +692,7 @@ static int decode_refs(Restorer *rs, size_t i, size_t j, uint32_t start, const B
  * downloads). */
 typedef struct Stream {
         Restorer *rs;
+        const char *name; /* the pack's */
         size_t next, j;
         uint32_t start;
         Buf *span, *plain;
@@ -717,7 +717,7 @@ static int on_more(void *ud, size_t got)
                 k--;
         if (k == st->next)
                 return 0;
-        st->err = decode_refs(st->rs, st->next, k, st->start, st->span, st->plain, st->w);
+        st->err = decode_refs(st->rs, st->name, st->next, k, st->start, st->span, st->plain, st->w);
         st->next = k;
         return st->err;
 }
@@ -742,7 +742,7 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                         j++;
                 }
                 span->len = 0;
-                Stream st = {rs, i, j, start, span, plain, w, 0};
+                Stream st = {rs, name, i, j, start, span, plain, w, 0};
                 rc = backend_read_stream(be, name, start, end - start, span, on_more, &st);
                 if (st.err < 0) {
                         rc = st.err;
@@ -758,7 +758,7 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
                 if (data_error(rc))
                         rc = damage(rs, i, j, error_last());
                 else if (rc == 0 && i < j)
-                        rc = decode_refs(rs, i, j, start, span, plain, w);
+                        rc = decode_refs(rs, name, i, j, start, span, plain, w);
                 i = j;
         }
         return rc;
