@@ -24,7 +24,8 @@
 #          whole dataset, dd of big-random.bin, fio 4 KiB random reads, the
 #          mount process's peak RSS; needs root (drop_caches), /dev/fuse,
 #          fusermount3 (Debian fuse3) and fio (installed if missing)
-#   s3     one s3rver 3.7.1 over https (self-signed certificate, tests/s3/):
+#   s3     s3rver 3.7.1 over https (self-signed certificate, tests/s3/), a
+#          fresh one for each tool in each round:
 #          backup, restore and a cold-cache dd of big-random.bin through
 #          each tool's mount of its S3 repository, and the number of HTTP
 #          requests each backup and restore made (from s3rver's log); needs
@@ -44,8 +45,8 @@
 # "files mount s3 redis"), BENCH_REDIS_KEYS (default 1000000),
 # BENCH_REDIS_BIG_MIB (default 1024, a multiple of 8), BENCH_REDIS_ROUNDS
 # (default 3: rounds of the three Redis restores, the fastest of each kept),
-# BENCH_S3_ROUNDS (default 2: rounds of the S3 measurements, each on a fresh
-# s3rver, the fastest of each kept).
+# BENCH_S3_ROUNDS (default 2: rounds of the S3 measurements, each tool on a
+# fresh s3rver of its own in each, the fastest of each kept).
 
 set -euo pipefail
 
@@ -548,6 +549,18 @@ start_mount() {
         log "$name: mounted at $MNT in $(elapsed "$t0") s (pid $MOUNT_PID)"
 }
 
+# end_mount TOOL WHAT: unmount the mount start_mount made; cairn's must end
+# cleanly (die naming WHAT), restic's may need forcing.
+end_mount() {
+        if ! unmount "$MNT" "$MOUNT_PID"; then
+                [ "$1" != cairn ] ||
+                        die "cairn $2 did not end cleanly after 'fusermount3 -u $MNT' (see $RUN/unmount.log)"
+                log "restic mount needed forcing to end"
+        fi
+        MOUNT_DIRS[MOUNT_IDX]=
+        log "$1: unmounted"
+}
+
 # mount_dd NAME FILE: after dropping the page cache, dd the mounted
 # big-random.bin FILE to /dev/null with bs=1M (measured as NAME, under a
 # timeout); checks dd read the whole file.  Sets M_DD (MB/s).
@@ -633,13 +646,7 @@ section_mount() {
                 restic) start_mount restic restic "$RREPO" --cache-dir "$RCACHE" ;;
                 esac
                 mount_reads "$tool"
-                if ! unmount "$MNT" "$MOUNT_PID"; then
-                        [ "$tool" != cairn ] ||
-                                die "cairn mount did not end cleanly after 'fusermount3 -u $MNT' (see $RUN/unmount.log)"
-                        log "restic mount needed forcing to end"
-                fi
-                MOUNT_DIRS[MOUNT_IDX]=
-                log "$tool: unmounted"
+                end_mount "$tool" mount
                 case $tool in
                 cairn) c_tar=$M_TAR c_dd=$M_DD c_iops=$M_IOPS c_p99=$M_P99 c_rss=$M_RSS ;;
                 restic) r_tar=$M_TAR r_dd=$M_DD r_iops=$M_IOPS r_p99=$M_P99 r_rss=$M_RSS ;;
@@ -659,7 +666,7 @@ section_mount() {
 }
 
 # ---------------------------------------------------------------------------
-# S3: one s3rver (tests/s3/server.sh) over https for both tools.
+# S3: s3rver (tests/s3/server.sh) over https, one for each tool in turn.
 #
 # Request counts come from s3rver's own log, not from a proxy.  Over https a
 # pass-through proxy sees TLS connections, not requests (tests/s3/
@@ -729,91 +736,78 @@ selftest_row() {
                 "$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')" 1 "faster of the two"
 }
 
-# s3_round ROUND: on a fresh s3rver (its own directory and port), for each
-# tool: init (bucket made by the tool), first backup, full restore (checked
-# file by file); then for each tool a fresh mount of its S3 repository and a
-# cold-cache dd of big-random.bin. Sets R_CB R_CR R_RB R_RR (MB/s of the
-# backups and restores), R_CDD R_RDD (dd MB/s) and R_CBQ R_CRQ R_RBQ R_RRQ
-# (requests of each backup and restore). The restored trees stay until the
-# run ends (see the files section); the server's objects go with it.
-s3_round() {
-        local round=$1 port
+# s3_tool_round TOOL ROUND: on an s3rver of its own, started fresh (one that
+# holds more objects, or has served more, gets slower: the other tool's
+# data would slow whichever ran second), TOOL's init (bucket made by the
+# tool), first backup, full restore (checked file by file), then a fresh
+# mount of the repository and a cold-cache dd of big-random.bin. Sets
+# R_B R_R (MB/s of backup and restore), R_DD (dd MB/s), R_BQ R_RQ (requests
+# of backup and restore). The restored tree stays until the run ends (see
+# the files section); the server's objects go with it.
+s3_tool_round() {
+        local tool=$1 round=$2 port
         port=$(free_port) || die "s3: no free port"
-        S3_DIR=$RUN/s3rver-$round
-        log "s3 round $round: starting s3rver over https on 127.0.0.1:$port"
+        S3_DIR=$RUN/s3rver-$tool-$round
+        log "s3 round $round: starting s3rver for $tool over https on 127.0.0.1:$port"
         "$ROOT/tests/s3/server.sh" start "$S3_DIR" "$port" --https "$RUN/s3-cert" \
-                >"$RUN/s3rver-start-$round.log" 2>&1 ||
-                { cat "$RUN/s3rver-start-$round.log" >&2; die "s3: could not start s3rver (tests/s3/server.sh)"; }
+                >"$RUN/s3rver-start-$tool-$round.log" 2>&1 ||
+                { cat "$RUN/s3rver-start-$tool-$round.log" >&2; die "s3: could not start s3rver (tests/s3/server.sh)"; }
         local ca=$RUN/s3-cert/cert.pem
         [ -f "$ca" ] || die "s3: no certificate $ca"
 
-        local crepo=s3:https://127.0.0.1:$port/cairn-bench/repo
-        local rrepo=s3:https://127.0.0.1:$port/restic-bench/repo
-        local ccache=$RUN/cairn-s3-cache-$round rcache=$RUN/restic-s3-cache-$round
+        local repo=s3:https://127.0.0.1:$port/$tool-bench/repo
         # Absolute paths only: `cairn mount --daemon` changes to / (a relative
         # --cacert fails every new TLS connection of the daemon).
-        local copt=(--cacert "$ca" --cache-dir "$ccache")
-        local ropt=(--cacert "$ca" --cache-dir "$rcache")
-        local cx=("$CAIRN" -r "$crepo" --password-file "$PW" -q "${copt[@]}")
-        local rx=("$RESTIC" -r "$rrepo" --password-file "$PW" "${ropt[@]}")
-        local r=-$round
+        local opt=(--cacert "$ca" --cache-dir "$RUN/$tool-s3-cache-$round")
+        local x r=-$round dst=$RUN/$tool-s3-restore-$round
+        case $tool in
+        cairn) x=("$CAIRN" -r "$repo" --password-file "$PW" -q "${opt[@]}") ;;
+        restic) x=("$RESTIC" -r "$repo" --password-file "$PW" "${opt[@]}") ;;
+        esac
 
-        log "s3 round $round: init repositories"
-        "${cx[@]}" --s3-create-bucket init --kdf interactive >"$RUN/cairn-s3-init$r.log" 2>&1 ||
-                { cat "$RUN/cairn-s3-init$r.log" >&2; KEEP=1; die "cairn init on S3"; }
-        "${rx[@]}" init >"$RUN/restic-s3-init$r.log" 2>&1 ||
-                { cat "$RUN/restic-s3-init$r.log" >&2; KEEP=1; die "restic init on S3"; }
+        log "s3 round $round: $tool init"
+        case $tool in
+        cairn) "${x[@]}" --s3-create-bucket init --kdf interactive ;;
+        restic) "${x[@]}" init ;;
+        esac >"$RUN/$tool-s3-init$r.log" 2>&1 || { cat "$RUN/$tool-s3-init$r.log" >&2; KEEP=1; die "$tool init on S3"; }
 
         log "s3 round $round: warming the page cache with the dataset"
         tar cf - -C "$DATA" . | cat >/dev/null
 
-        # cairn
-        measure_s3 "cairn-s3-backup$r" "${cx[@]}" backup "$DATA"
-        R_CB=$(mbps "$DATA_BYTES" "$SECS") R_CBQ=$REQS
-        mkdir "$RUN/cairn-s3-restore$r"
-        measure_s3 "cairn-s3-restore$r" "${cx[@]}" restore "latest:$DATA" --target "$RUN/cairn-s3-restore$r"
-        R_CR=$(mbps "$DATA_BYTES" "$SECS") R_CRQ=$REQS
-        verify_tree "cairn-s3$r" "$RUN/cairn-s3-restore$r"
+        mkdir "$dst"
+        case $tool in
+        cairn)
+                measure_s3 "cairn-s3-backup$r" "${x[@]}" backup "$DATA"
+                R_B=$(mbps "$DATA_BYTES" "$SECS") R_BQ=$REQS
+                measure_s3 "cairn-s3-restore$r" "${x[@]}" restore "latest:$DATA" --target "$dst"
+                R_R=$(mbps "$DATA_BYTES" "$SECS") R_RQ=$REQS
+                verify_tree "cairn-s3$r" "$dst"
+                ;;
+        restic)
+                measure_s3 "restic-s3-backup$r" "${x[@]}" backup --compression auto "$DATA"
+                R_B=$(mbps "$DATA_BYTES" "$SECS") R_BQ=$REQS
+                measure_s3 "restic-s3-restore$r" "${x[@]}" restore latest --target "$dst"
+                R_R=$(mbps "$DATA_BYTES" "$SECS") R_RQ=$REQS
+                verify_tree "restic-s3$r" "$dst$DATA"
+                ;;
+        esac
 
-        # restic
-        measure_s3 "restic-s3-backup$r" "${rx[@]}" backup --compression auto "$DATA"
-        R_RB=$(mbps "$DATA_BYTES" "$SECS") R_RBQ=$REQS
-        mkdir "$RUN/restic-s3-restore$r"
-        measure_s3 "restic-s3-restore$r" "${rx[@]}" restore latest --target "$RUN/restic-s3-restore$r"
-        R_RR=$(mbps "$DATA_BYTES" "$SECS") R_RRQ=$REQS
-        verify_tree "restic-s3$r" "$RUN/restic-s3-restore$r$DATA"
-
-        # Mounts: dd of big-random.bin, cold page cache, then a byte check.
-        local tool big
-        for tool in cairn restic; do
-                log "s3 round $round: $tool mount"
-                case $tool in
-                cairn) start_mount cairn "cairn-s3$r" "$crepo" "${copt[@]}" ;;
-                restic) start_mount restic "restic-s3$r" "$rrepo" "${ropt[@]}" ;;
-                esac
-                big=$MNT/snapshots/latest$DATA/big-random.bin
-                mount_dd "$tool-s3-mount-dd$r" "$big"
-                timeout -k 10 900 cmp "$DATA/big-random.bin" "$big" >"$RUN/$tool-s3-mount-cmp$r.log" 2>&1 ||
-                        { cat "$RUN/$tool-s3-mount-cmp$r.log" >&2; KEEP=1; die "$tool S3 mount: big-random.bin differs from the dataset's"; }
-                log "$tool-s3-mount$r: big-random.bin verified (cmp)"
-                case $tool in
-                cairn) R_CDD=$M_DD ;;
-                restic) R_RDD=$M_DD ;;
-                esac
-                if ! unmount "$MNT" "$MOUNT_PID"; then
-                        [ "$tool" != cairn ] ||
-                                die "cairn mount of S3 did not end cleanly after 'fusermount3 -u $MNT' (see $RUN/unmount.log)"
-                        log "restic mount needed forcing to end"
-                fi
-                MOUNT_DIRS[MOUNT_IDX]=
-                log "$tool: unmounted"
-        done
+        # Mount: dd of big-random.bin, cold page cache, then a byte check.
+        log "s3 round $round: $tool mount"
+        start_mount "$tool" "$tool-s3$r" "$repo" "${opt[@]}"
+        local big=$MNT/snapshots/latest$DATA/big-random.bin
+        mount_dd "$tool-s3-mount-dd$r" "$big"
+        timeout -k 10 900 cmp "$DATA/big-random.bin" "$big" >"$RUN/$tool-s3-mount-cmp$r.log" 2>&1 ||
+                { cat "$RUN/$tool-s3-mount-cmp$r.log" >&2; KEEP=1; die "$tool S3 mount: big-random.bin differs from the dataset's"; }
+        log "$tool-s3-mount$r: big-random.bin verified (cmp)"
+        R_DD=$M_DD
+        end_mount "$tool" "mount of S3"
         s3_stop
-        [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-$round/data"
+        [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-$tool-$round/data"
 }
 
-# S3: S3_ROUNDS rounds of s3_round, each on a fresh s3rver (one holding
-# more data gets slower), the fastest of each measurement kept.
+# S3: S3_ROUNDS rounds of s3_tool_round for each tool, each on a fresh
+# s3rver, the fastest of each measurement kept.
 section_s3() {
         # The PUT payload hash runs over every uploaded byte: both SHA-256
         # implementations timed here; backend-s3 uses libcrypto's.
@@ -828,16 +822,22 @@ section_s3() {
         unset AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
 
         local round cb= cr= rb= rr= cdd= rdd= cbq= crq= rbq= rrq=
+        local tool
         for ((round = 1; round <= S3_ROUNDS; round++)); do
-                s3_round "$round"
-                cb=$(larger "$cb" "$R_CB") cr=$(larger "$cr" "$R_CR") cdd=$(larger "$cdd" "$R_CDD")
-                rb=$(larger "$rb" "$R_RB") rr=$(larger "$rr" "$R_RR") rdd=$(larger "$rdd" "$R_RDD")
-                # requests: the most any round made
-                cbq=$(larger "$cbq" "$R_CBQ") crq=$(larger "$crq" "$R_CRQ")
-                rbq=$(larger "$rbq" "$R_RBQ") rrq=$(larger "$rrq" "$R_RRQ")
+                # each tool on its own fresh server; who goes first alternates
+                for tool in $( ((round % 2)) && echo cairn restic || echo restic cairn); do
+                        s3_tool_round "$tool" "$round"
+                        case $tool in
+                        cairn) cb=$(larger "$cb" "$R_B") cr=$(larger "$cr" "$R_R") cdd=$(larger "$cdd" "$R_DD")
+                                # requests: the most any round made
+                                cbq=$(larger "$cbq" "$R_BQ") crq=$(larger "$crq" "$R_RQ") ;;
+                        restic) rb=$(larger "$rb" "$R_B") rr=$(larger "$rr" "$R_R") rdd=$(larger "$rdd" "$R_DD")
+                                rbq=$(larger "$rbq" "$R_BQ") rrq=$(larger "$rrq" "$R_RQ") ;;
+                        esac
+                done
         done
 
-        S3_NOTE="one s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, one bucket per tool (made by the tool's init); default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; $S3_ROUNDS rounds of all of it, each on a freshly started s3rver with no objects (one that holds more gets slower), the fastest of each measurement kept; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included, the most of any round"
+        S3_NOTE="s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, a bucket made by the tool's init; default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; $S3_ROUNDS rounds; in each, each tool's init, backup, restore and mount on an s3rver of its own, freshly started with no objects (one that holds more, or has served more, gets slower), the tools' order alternating between rounds; the fastest of each measurement kept; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included, the most of any round"
         add_row "s3 backup MB/s" "$cb" "$rb" 1 2 "≥ 2× restic"
         add_row "s3 restore MB/s" "$cr" "$rr" 1 2 "≥ 2× restic"
         add_row "s3 mount dd MB/s" "$cdd" "$rdd" 1 2 "≥ 2× restic"
