@@ -705,16 +705,16 @@ static int on_more(void *ud, size_t got)
         Stream *st = ud;
         const Ref *refs = st->rs->refs;
         size_t k = st->next;
-        /* A ref whose file the main thread has not created yet waits for
-         * the end of the read, so that the download goes on meanwhile.
-         * (Waiting here would not fail it: curl's low-speed check counts
-         * the bytes a blocked callback was handed; measured with file
-         * creation slowed to 20 ms a file, callbacks held for seconds
-         * against --s3-timeout 2, no retry. Nor was it slower at 3 ms a
-         * file.) Refs of one blob share its offset and length, and are
-         * decoded together: decoding opens the blob in place, once. */
-        while (k < st->j && refs[k].offset + refs[k].length - st->start <= got &&
-               __atomic_load_n(&st->rs->created, __ATOMIC_ACQUIRE) > refs[k].file)
+        /* Every ref whose bytes are in is decoded now, waiting (in
+         * write_ref) for its file to be created if need be: a read that
+         * fails later loses none of them. Waiting here does not fail the
+         * download (curl's low-speed check counts the bytes a blocked
+         * callback was handed: with file creation slowed to 20 ms a file,
+         * callbacks were held for seconds against --s3-timeout 2 and no
+         * request was tried again). Refs of one blob share its offset and
+         * length, and are decoded together: decoding opens the blob in
+         * place, once. */
+        while (k < st->j && refs[k].offset + refs[k].length - st->start <= got)
                 k++;
         while (k > st->next && k < st->j && refs[k - 1].offset == refs[k].offset)
                 k--;

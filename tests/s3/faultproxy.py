@@ -19,8 +19,10 @@ many faults as kinds:
   reset  forwarded, then the connection is closed without an answer (the
          write may well have happened: the client must cope with that)
   cut    forwarded, the answer's head and the first half of its body
-         relayed, then the connection is reset (a download broken off:
-         the client has used part of a body that it must fetch again)
+         relayed, then, after CUT_PAUSE seconds for the client to read
+         them (a reset that arrives first makes the kernel drop what it
+         has not read yet), the connection is reset (a download broken
+         off: the client has used part of a body that it must fetch again)
   stall  not forwarded; no answer for --stall-seconds, then the
          connection is closed (longer than the client's timeout)
 --fail-all answers every request with 500; --fail-match REGEX always fails
@@ -68,6 +70,7 @@ import sigv4  # noqa: E402
 
 KINDS = ("500", "503", "429", "reset", "cut", "stall")
 MAX_HEAD = 64 * 1024
+CUT_PAUSE = 0.2
 
 
 class Closed(Exception):
@@ -329,6 +332,7 @@ class Proxy:
                     return
                 if kind == "cut":
                     client.sendall(resp_head + resp_body[:len(resp_body) // 2])
+                    time.sleep(CUT_PAUSE)
                     abort = True
                     return
                 client.sendall(resp_head + resp_body)
