@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -202,6 +203,36 @@ int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *b
                 r = util_pwrite_full(fd, b + head, mid, off + head);
         if (r == 0)
                 r = util_pwrite_full(fd, b, head, off);
+        if (r == 0)
+                r = util_pwrite_full(fd, b + head + mid, n - head - mid, off + head + mid);
+        return r;
+}
+
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080 /* Linux 6.14; Debian 12's headers predate it */
+#endif
+
+int util_pwrite_uncached(int fd, const void *p, size_t n, uint64_t off)
+{
+        /* only whole pages uncached: a partly written page dropped once
+         * written back would have to be read from the disk again when the
+         * next write (the next blob of the file) fills the rest of it */
+        const uint8_t *b = p;
+        size_t head = (size_t)((UTIL_DIRECT_ALIGN - off % UTIL_DIRECT_ALIGN) % UTIL_DIRECT_ALIGN);
+        size_t mid = n > head ? (n - head) / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN : 0;
+        if (!mid)
+                return -EOPNOTSUPP;
+        for (size_t done = 0; done < mid;) {
+                struct iovec v = {(void *)(b + head + done), mid - done};
+                ssize_t k = pwritev2(fd, &v, 1, (off_t)(off + head + done), RWF_DONTCACHE);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t)k;
+        }
+        int r = util_pwrite_full(fd, b, head, off);
         if (r == 0)
                 r = util_pwrite_full(fd, b + head + mid, n - head - mid, off + head + mid);
         return r;

@@ -48,6 +48,17 @@ int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
 #define UTIL_DIRECT_MIN (16u * 1024)
 #define UTIL_DIRECT_ALIGN 4096u
 int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len);
+/* util_pwrite_full with the whole pages of the range written uncached
+ * (pwritev2 RWF_DONTCACHE, Linux 6.14): they go through the page cache,
+ * their writeback starts at once and the pages are given back when it
+ * ends, so a restore recycles a few pages instead of filling fresh ones (on
+ * this kind of VM the first touch of a page is what buffered writes cost
+ * most) and does not wait for the disk as an O_DIRECT write does. The
+ * partial pages at the edges are written through the page cache and stay
+ * there, so that the neighbouring write does not read them back from the
+ * disk. -EOPNOTSUPP, with nothing written, where the kernel or the file
+ * system has no uncached writes, or the range holds no whole page. */
+int util_pwrite_uncached(int fd, const void *p, size_t n, uint64_t off);
 /* util_pread_full for large reads of data not read again soon (packs): a
  * range the page cache holds none of is read around it (O_DIRECT,
  * 4 KiB-aligned, into dst and moved into place), so no page cache is

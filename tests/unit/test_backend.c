@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -550,6 +551,32 @@ static size_t cached_pages(int fd, size_t len, unsigned char *vec)
         return n;
 }
 
+/* File c of a case table in dir, made empty. */
+static int case_file(const char *dir, size_t c)
+{
+        char path[300];
+        snprintf(path, sizeof(path), "%s/f%zu", dir, c);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        cr_assert_geq(fd, 0);
+        return fd;
+}
+
+/* fd holds len bytes: src's n bytes at off (none when n is 0), fill
+ * elsewhere; back has room for len. */
+static void assert_file(int fd, size_t len, const uint8_t *src, uint64_t off, size_t n, uint8_t fill,
+                        uint8_t *back, const char *what, size_t c)
+{
+        struct stat st;
+        cr_assert_eq(fstat(fd, &st), 0);
+        cr_assert_eq(st.st_size, (off_t)len, "%s case %zu: size %lld", what, c, (long long)st.st_size);
+        cr_assert_eq(util_pread_full(fd, back, len, 0), (int)len);
+        for (size_t i = 0; i < len; i++) {
+                uint8_t want = i >= off && i < off + n ? src[i - off] : fill;
+                if (back[i] != want)
+                        cr_assert_fail("%s case %zu: byte %zu is %02x, not %02x", what, c, i, back[i], want);
+        }
+}
+
 /* util_pwrite_direct on ext4 (TMPDIR) and tmpfs (/dev/shm, no O_DIRECT
  * before Linux 6.6): every split of head / aligned middle / tail, the data
  * aligned or not (through the bounce buffer, or buffered without one), the
@@ -580,10 +607,7 @@ Test(backend, pwrite_direct_bytes_and_page_cache)
         };
         for (size_t d = 0; d < 2; d++)
                 for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-                        char path[300];
-                        snprintf(path, sizeof(path), "%s/f%zu", dirs[d], c);
-                        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-                        cr_assert_geq(fd, 0);
+                        int fd = case_file(dirs[d], c);
                         /* a neighbour's bytes before and after, as a restore leaves them */
                         memset(back, 0xA5, FILE_LEN);
                         cr_assert_eq(util_pwrite_full(fd, back, FILE_LEN, 0), 0);
@@ -594,17 +618,8 @@ Test(backend, pwrite_direct_bytes_and_page_cache)
                                                         cases[c].bounce ? bounce : NULL, 64 << 10),
                                      0, "%s case %zu", dirs[d], c);
                         size_t cached = d == 0 ? cached_pages(fd, FILE_LEN, vec) : 0;
-                        struct stat st;
-                        cr_assert_eq(fstat(fd, &st), 0);
-                        cr_assert_eq(st.st_size, FILE_LEN);
-                        cr_assert_eq(util_pread_full(fd, back, FILE_LEN, 0), FILE_LEN);
-                        for (size_t i = 0; i < FILE_LEN; i++) {
-                                bool in = i >= cases[c].off && i < cases[c].off + cases[c].n;
-                                uint8_t want = in ? src[cases[c].shift + i - cases[c].off] : 0xA5;
-                                if (back[i] != want)
-                                        cr_assert_fail("%s case %zu: byte %zu is %02x, not %02x", dirs[d], c, i,
-                                                       back[i], want);
-                        }
+                        assert_file(fd, FILE_LEN, src + cases[c].shift, cases[c].off, cases[c].n, 0xA5, back,
+                                    dirs[d], c);
                         close(fd);
                         if (d == 1)
                                 continue;
@@ -628,6 +643,74 @@ Test(backend, pwrite_direct_bytes_and_page_cache)
         free(vec);
         free(src);
         free(bounce);
+}
+
+/* Whether the running kernel is Linux major.minor or later. */
+static bool kernel_at_least(int major, int minor)
+{
+        struct utsname u;
+        int a = 0, b = 0;
+        cr_assert_eq(uname(&u), 0);
+        cr_assert_eq(sscanf(u.release, "%d.%d", &a, &b), 2, "kernel release %s", u.release);
+        return a > major || (a == major && b >= minor);
+}
+
+/* util_pwrite_uncached on ext4 (TMPDIR), into a file allocated whole as a
+ * restore allocates a large one: from Linux 6.14 the bytes exact at offsets
+ * on and off page boundaries, the file's size kept, and once written back
+ * (fdatasync) none of its whole pages left in the page cache (the partly
+ * written pages at its edges, written buffered, may stay), where a buffered
+ * write leaves every page; before 6.14, on tmpfs (/dev/shm: no uncached
+ * writes), and for a range without a whole page, -EOPNOTSUPP and nothing
+ * written. (Into blocks written before, ext4 on 6.18 keeps the pages: a
+ * restore's files are new.) */
+Test(backend, pwrite_uncached_bytes_and_page_cache)
+{
+        enum { LEN = 3 << 20, FILE_LEN = LEN + (1 << 20) };
+        uint8_t *src = malloc(LEN), *back = malloc(FILE_LEN);
+        unsigned char *vec = malloc(FILE_LEN / 4096 + 1);
+        randombytes_buf(src, LEN);
+        bool ext4_uncached = kernel_at_least(6, 14);
+        char dirs[2][256];
+        temp_dir(dirs[0]);
+        snprintf(dirs[1], sizeof(dirs[1]), "/dev/shm/cairn-backend-XXXXXX");
+        cr_assert_not_null(mkdtemp(dirs[1]));
+        struct { uint64_t off; size_t n; } cases[] = {
+                {0, LEN},              /* whole pages */
+                {100, LEN - 300},      /* partial pages at both edges */
+                {4096, (1 << 20) + 1}, /* one byte into a page */
+                {FILE_LEN - 5000, 5000}, /* up to the end of the file */
+                {5000, 4000},          /* no whole page: refused */
+        };
+        for (size_t d = 0; d < 2; d++)
+                for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                        int fd = case_file(dirs[d], c);
+                        cr_assert_eq(fallocate(fd, 0, 0, FILE_LEN), 0);
+                        uint64_t a = (cases[c].off + 4095) / 4096 * 4096, e = cases[c].off + cases[c].n;
+                        bool works = d == 0 && ext4_uncached && a + 4096 <= e;
+                        int r = util_pwrite_uncached(fd, src, cases[c].n, cases[c].off);
+                        cr_assert_eq(r, works ? 0 : -EOPNOTSUPP, "%s case %zu: %d", dirs[d], c, r);
+                        cr_assert_eq(fdatasync(fd), 0);
+                        size_t cached = d == 0 ? cached_pages(fd, FILE_LEN, vec) : 0;
+                        assert_file(fd, FILE_LEN, src, cases[c].off, works ? cases[c].n : 0, 0, back, dirs[d], c);
+                        close(fd);
+                        if (works) {
+                                size_t edges = (cases[c].off % 4096 != 0) + ((cases[c].off + cases[c].n) % 4096 != 0);
+                                cr_assert_leq(cached, edges, "case %zu: %zu pages cached, want at most the %zu edges",
+                                              c, cached, edges);
+                        }
+                }
+        /* the same write buffered leaves its pages: what the above tells apart */
+        int fd = case_file(dirs[0], sizeof(cases) / sizeof(cases[0]));
+        cr_assert_eq(util_pwrite_full(fd, src, LEN, 0), 0);
+        cr_assert_eq(fdatasync(fd), 0);
+        cr_assert_eq(cached_pages(fd, LEN, vec), LEN / 4096);
+        close(fd);
+        rm_rf(dirs[0]);
+        rm_rf(dirs[1]);
+        free(back);
+        free(vec);
+        free(src);
 }
 
 /* util_pread_direct: with the file out of the page cache, a third of it in
