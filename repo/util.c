@@ -147,11 +147,17 @@ int util_pread_full(int fd, void *p, size_t n, uint64_t off)
         return (int)done;
 }
 
-int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off)
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080 /* Linux 6.14; Debian 12's headers predate it */
+#endif
+
+/* All n bytes at off, with pwritev2's flags (0: a plain pwrite). */
+static int pwrite_flags(int fd, const void *p, size_t n, uint64_t off, int flags)
 {
         size_t done = 0;
         while (done < n) {
-                ssize_t k = pwrite(fd, (const char *)p + done, n - done, (off_t)(off + done));
+                struct iovec v = {(void *)((const char *)p + done), n - done};
+                ssize_t k = pwritev2(fd, &v, 1, (off_t)(off + done), flags);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -160,6 +166,26 @@ int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off)
                 done += (size_t)k;
         }
         return 0;
+}
+
+int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off)
+{
+        return pwrite_flags(fd, p, n, off, 0);
+}
+
+/* The whole pages of [off, off + n): *head bytes before them, *mid bytes
+ * long (0: none). */
+static void page_middle(uint64_t off, size_t n, size_t *head, size_t *mid)
+{
+        *head = (size_t)((UTIL_DIRECT_ALIGN - off % UTIL_DIRECT_ALIGN) % UTIL_DIRECT_ALIGN);
+        *mid = n > *head ? (n - *head) / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN : 0;
+}
+
+/* The partial pages around that middle, through the page cache. */
+static int pwrite_edges(int fd, const uint8_t *b, size_t n, uint64_t off, size_t head, size_t mid)
+{
+        int r = util_pwrite_full(fd, b, head, off);
+        return r < 0 ? r : util_pwrite_full(fd, b + head + mid, n - head - mid, off + head + mid);
 }
 
 static int pwrite_chunks(int fd, const uint8_t *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len)
@@ -188,8 +214,8 @@ static int direct_on(int fd)
 int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len)
 {
         const uint8_t *b = p;
-        size_t head = (size_t)((UTIL_DIRECT_ALIGN - off % UTIL_DIRECT_ALIGN) % UTIL_DIRECT_ALIGN);
-        size_t mid = n > head ? (n - head) / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN : 0;
+        size_t head, mid;
+        page_middle(off, n, &head, &mid);
         bool aligned = ((uintptr_t)(b + head) % UTIL_DIRECT_ALIGN) == 0;
         if (n < UTIL_DIRECT_MIN || !mid || (!aligned && (!bounce || bounce_len < UTIL_DIRECT_ALIGN)))
                 return util_pwrite_full(fd, p, n, off);
@@ -201,16 +227,8 @@ int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *b
         }
         if (r == -EINVAL) /* refused: the same bytes through the page cache */
                 r = util_pwrite_full(fd, b + head, mid, off + head);
-        if (r == 0)
-                r = util_pwrite_full(fd, b, head, off);
-        if (r == 0)
-                r = util_pwrite_full(fd, b + head + mid, n - head - mid, off + head + mid);
-        return r;
+        return r < 0 ? r : pwrite_edges(fd, b, n, off, head, mid);
 }
-
-#ifndef RWF_DONTCACHE
-#define RWF_DONTCACHE 0x00000080 /* Linux 6.14; Debian 12's headers predate it */
-#endif
 
 int util_pwrite_uncached(int fd, const void *p, size_t n, uint64_t off)
 {
@@ -218,24 +236,12 @@ int util_pwrite_uncached(int fd, const void *p, size_t n, uint64_t off)
          * written back would have to be read from the disk again when the
          * next write (the next blob of the file) fills the rest of it */
         const uint8_t *b = p;
-        size_t head = (size_t)((UTIL_DIRECT_ALIGN - off % UTIL_DIRECT_ALIGN) % UTIL_DIRECT_ALIGN);
-        size_t mid = n > head ? (n - head) / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN : 0;
+        size_t head, mid;
+        page_middle(off, n, &head, &mid);
         if (!mid)
                 return -EOPNOTSUPP;
-        for (size_t done = 0; done < mid;) {
-                struct iovec v = {(void *)(b + head + done), mid - done};
-                ssize_t k = pwritev2(fd, &v, 1, (off_t)(off + head + done), RWF_DONTCACHE);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                done += (size_t)k;
-        }
-        int r = util_pwrite_full(fd, b, head, off);
-        if (r == 0)
-                r = util_pwrite_full(fd, b + head + mid, n - head - mid, off + head + mid);
-        return r;
+        int r = pwrite_flags(fd, b + head, mid, off + head, RWF_DONTCACHE);
+        return r < 0 ? r : pwrite_edges(fd, b, n, off, head, mid);
 }
 
 /* cachestat(2), Linux 6.5 (Debian 12's headers predate it) */

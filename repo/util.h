@@ -49,7 +49,7 @@ int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
 #define UTIL_DIRECT_ALIGN 4096u
 int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len);
 /* util_pwrite_full with the whole pages of the range written uncached
- * (pwritev2 RWF_DONTCACHE, Linux 6.14): they go through the page cache,
+ * (pwritev2 RWF_DONTCACHE: Linux 6.14, ext4 6.17): they go through the page cache,
  * their writeback starts at once and the pages are given back when it
  * ends, so a restore recycles a few pages instead of filling fresh ones (on
  * this kind of VM the first touch of a page is what buffered writes cost

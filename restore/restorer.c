@@ -539,11 +539,12 @@ typedef struct Writer {
 
 /* Writes of this size or more (the blobs of large files) go uncached
  * (util_pwrite_uncached); smaller ones, most small files whole, through the
- * page cache. Local restores of the bench's 1 GiB on this VM: 1.8-1.9 s,
- * against 2.0-3.3 s with every write uncached (a small write's own
- * writeback is a disk request of its own), 2.1-2.7 s all through the page
- * cache and 2.3-4.7 s around it (O_DIRECT waits for the disk: ~5900
- * requests of 175 KB on average, 0.8 ms each). */
+ * page cache. Local restores of the bench's 1 GiB on this VM, one series of
+ * 3 rounds: 1.8-1.9 s, against 2.0-3.3 s with every write uncached (a
+ * small write's own writeback is a disk request of its own), 1.9-3.0 s with
+ * 1 MiB as the threshold and 2.2-2.7 s all through the page cache; around
+ * it (O_DIRECT, waiting for the disk: ~5900 requests of 175 KB on average,
+ * 0.8 ms each) 2.4-3.2 s in other series. */
 #define UNCACHED_MIN (256u << 10)
 
 /* Wait until the main thread has created file `file`; -ECANCELED when the

@@ -27,7 +27,7 @@ treecmp "$SRC/names" "$TMP/names" --no-atime
 
 # The whole tree onto tmpfs, which has no uncached writes (pwritev2
 # RWF_DONTCACHE): the large writes take the fallback there, around the page
-# cache or through it, as on ext4 before Linux 6.14.
+# cache or through it, as on ext4 before Linux 6.17.
 mkdir "$TMP/shm"
 mount -t tmpfs -o size=1g tmpfs "$TMP/shm"
 expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/shm/dst"
