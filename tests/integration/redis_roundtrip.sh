@@ -27,10 +27,14 @@ expect_eq "$(redis-cli -p "$SRC" -n 7 DBSIZE)" 40000 "source db7 size"
 plain=$(python3 "$GEN" plainstrings "$SRC")
 ((plain > 40000)) || fail "$plain plain strings in the dataset (expected above 40,000)"
 expect_exit 0 "$CAIRN" init --kdf min
-# the 100 MiB value streams through: the backup never holds it whole
+# the 100 MiB value streams through: the backup never holds it whole.
+# Held whole it would add 100 MiB to the ~29 MiB a restore of the same data
+# peaks at (at least 129 MiB); streamed, the peak is the packs in flight
+# (16-25 MiB buffers, 2-4 at a time: 67-101 MiB on the host of 2026-12-07,
+# where the bound of 96 failed 3 runs in 10).
 run_rss rss "$CAIRN" backup redis "redis://127.0.0.1:$SRC" --tag r1
 echo "backup of 200,006 keys and a 100 MiB value: peak RSS $rss MiB"
-[[ -n ${CAIRN_TEST_SANITIZED:-} ]] || ((rss < 96)) || fail "backup peak RSS $rss MiB: the 100 MiB value was held in memory"
+[[ -n ${CAIRN_TEST_SANITIZED:-} ]] || ((rss < 120)) || fail "backup peak RSS $rss MiB: the 100 MiB value was held in memory"
 expect_eq "$(snapshot_count)" 1 "snapshots"
 "$CAIRN" snapshots --json >"$TMP/snaps.json"
 expect_eq "$(pyjson 'd[0]["kind"]' "$TMP/snaps.json")" redis "snapshot kind"
