@@ -330,6 +330,18 @@ static int cmp_str(const void *x, const void *y)
         return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+/* Whether the directory's tree equals the parent snapshot's, node for node
+ * and with nothing in the stored blob that this version does not read. */
+static bool same_as_parent(const Tree *t, const Tree *ptree)
+{
+        if (!ptree || ptree->foreign || ptree->n != t->n)
+                return false;
+        for (size_t i = 0; i < t->n; i++)
+                if (!node_same(&t->nodes[i], &ptree->nodes[i]))
+                        return false;
+        return true;
+}
+
 /* Returns 0, 1 (directory unreadable, warned), or negative errno. */
 static int walk_dir(Archiver *a, const char *path, const Node *parent, uint8_t id_out[ID_LEN], bool *changed)
 {
@@ -411,7 +423,13 @@ static int walk_dir(Archiver *a, const char *path, const Node *parent, uint8_t i
         for (size_t i = 0; i < n; i++)
                 free(names[i]);
         free(names);
-        if (rc == 0) {
+        if (rc == 0 && same_as_parent(t, ptree)) {
+                /* the parent's tree blob is the one this tree would encode
+                 * to: no encoding, hashing or index lookup (in a backup
+                 * where little changed, most of the work per directory) */
+                memcpy(id_out, parent->subtree, ID_LEN);
+                INC(trees_reused);
+        } else if (rc == 0) {
                 /* names were sorted with strcmp, so the tree is too */
                 rc = repo_tree_save(a->repo, t, id_out);
         }

@@ -24,6 +24,7 @@ typedef struct ArchiverOptions {
 typedef struct ArchiverStats {
         uint64_t files_new, files_changed, files_unmodified;
         uint64_t dirs_new, dirs_changed, dirs_unmodified;
+        uint64_t trees_reused; /* directories stored as the parent's tree blob, not encoded again */
         uint64_t total_files, total_dirs, total_bytes, bytes_read;
         uint64_t errors; /* entries skipped because they could not be read */
 } ArchiverStats;

@@ -71,6 +71,47 @@ int node_copy(const Node *src, Node *dst)
         return 0;
 }
 
+static bool time_eq(Timespec a, Timespec b)
+{
+        return a.sec == b.sec && a.nsec == b.nsec;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool xattrs_eq(const Node *a, const Node *b)
+{
+        if (a->nxattrs != b->nxattrs)
+                return false;
+        for (size_t i = 0; i < a->nxattrs; i++) {
+                const Xattr *x = &a->xattrs[i], *y = &b->xattrs[i];
+                if (!str_eq(x->name, y->name) || x->len != y->len || memcmp(x->value, y->value, x->len) != 0)
+                        return false;
+        }
+        return true;
+}
+
+/* Mirrors node_json: what it writes must match, what it leaves out must
+ * be what node_parse gives for an absent key. */
+bool node_same(const Node *now, const Node *stored)
+{
+        bool file = now->type == NODE_FILE, dev = now->type == NODE_CHARDEV || now->type == NODE_BLOCKDEV;
+        bool sub = now->type == NODE_DIR && now->has_subtree;
+        const char *link = now->type == NODE_SYMLINK ? now->linktarget : NULL;
+        size_t ncontent = file ? now->ncontent : 0;
+        return now->type == stored->type && str_eq(now->name, stored->name) && now->mode == stored->mode &&
+               now->uid == stored->uid && now->gid == stored->gid && time_eq(now->mtime, stored->mtime) &&
+               time_eq(now->atime, stored->atime) && time_eq(now->ctime, stored->ctime) &&
+               now->inode == stored->inode && now->dev == stored->dev && now->links == stored->links &&
+               (file ? now->size : 0) == stored->size && (dev ? now->rdev : 0) == stored->rdev &&
+               ncontent == stored->ncontent &&
+               (!ncontent || memcmp(now->content, stored->content, ncontent * ID_LEN) == 0) &&
+               sub == stored->has_subtree && (!sub || memcmp(now->subtree, stored->subtree, ID_LEN) == 0) &&
+               str_eq(link, stored->linktarget) && xattrs_eq(now, stored);
+}
+
 void tree_free(Tree *t)
 {
         if (!t)
@@ -224,14 +265,19 @@ int tree_encode(const Tree *t, Buf *out)
         return r;
 }
 
-static char *get_bytes(json_t *o, const char *key, const char *hexkey)
+/* Each getter counts the keys it read in *seen, so that node_parse can
+ * tell a node that holds keys it does not know (see Tree.foreign). */
+static char *get_bytes(json_t *o, const char *key, const char *hexkey, size_t *seen)
 {
         json_t *v = json_object_get(o, key);
-        if (json_is_string(v))
+        if (json_is_string(v)) {
+                ++*seen;
                 return strndup(json_string_value(v), json_string_length(v));
+        }
         v = json_object_get(o, hexkey);
         if (!json_is_string(v))
                 return NULL;
+        ++*seen;
         size_t n = json_string_length(v) / 2;
         char *s = malloc(n + 1);
         if (!s || util_unhex(json_string_value(v), (uint8_t *)s, n) < 0) {
@@ -246,20 +292,24 @@ static char *get_bytes(json_t *o, const char *key, const char *hexkey)
         return s;
 }
 
-static int get_time(json_t *o, const char *key, Timespec *t)
+static int get_time(json_t *o, const char *key, Timespec *t, size_t *seen)
 {
         json_t *v = json_object_get(o, key);
         if (!v)
                 return 0;
         if (!json_is_string(v))
                 return -EBADMSG;
+        ++*seen;
         return util_parse_time(json_string_value(v), &t->sec, &t->nsec) < 0 ? -EBADMSG : 0;
 }
 
-static uint64_t get_u64(json_t *o, const char *key)
+static uint64_t get_u64(json_t *o, const char *key, size_t *seen)
 {
         json_t *v = json_object_get(o, key);
-        return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+        if (!json_is_integer(v))
+                return 0;
+        ++*seen;
+        return (uint64_t)json_integer_value(v);
 }
 
 static int parse_id(json_t *v, uint8_t *id)
@@ -269,28 +319,33 @@ static int parse_id(json_t *v, uint8_t *id)
         return util_unhex(json_string_value(v), id, ID_LEN) < 0 ? -EBADMSG : 0;
 }
 
-static int node_parse(json_t *o, Node *n)
+static int node_parse(json_t *o, Node *n, bool *foreign)
 {
         if (!json_is_object(o))
                 return -EBADMSG;
-        n->name = get_bytes(o, "name", "name_hex");
+        size_t seen = 0;
+        n->name = get_bytes(o, "name", "name_hex", &seen);
         json_t *type = json_object_get(o, "type");
         if (!n->name || !json_is_string(type) || node_type_parse(json_string_value(type), &n->type) < 0)
                 return -EBADMSG;
-        n->mode = (uint32_t)get_u64(o, "mode");
-        n->uid = (uint32_t)get_u64(o, "uid");
-        n->gid = (uint32_t)get_u64(o, "gid");
-        n->size = get_u64(o, "size");
-        n->inode = get_u64(o, "inode");
-        n->dev = get_u64(o, "dev");
-        n->rdev = get_u64(o, "rdev");
-        n->links = (uint32_t)get_u64(o, "links");
-        if (get_time(o, "mtime", &n->mtime) < 0 || get_time(o, "atime", &n->atime) < 0 ||
-            get_time(o, "ctime", &n->ctime) < 0)
+        seen++;
+        n->mode = (uint32_t)get_u64(o, "mode", &seen);
+        n->uid = (uint32_t)get_u64(o, "uid", &seen);
+        n->gid = (uint32_t)get_u64(o, "gid", &seen);
+        n->size = get_u64(o, "size", &seen);
+        n->inode = get_u64(o, "inode", &seen);
+        n->dev = get_u64(o, "dev", &seen);
+        n->rdev = get_u64(o, "rdev", &seen);
+        n->links = (uint32_t)get_u64(o, "links", &seen);
+        if (get_time(o, "mtime", &n->mtime, &seen) < 0 || get_time(o, "atime", &n->atime, &seen) < 0 ||
+            get_time(o, "ctime", &n->ctime, &seen) < 0)
                 return -EBADMSG;
         json_t *c = json_object_get(o, "content");
-        if (json_is_array(c) && json_array_size(c)) {
+        if (json_is_array(c)) {
+                seen++;
                 n->ncontent = json_array_size(c);
+        }
+        if (n->ncontent) {
                 n->content = malloc(n->ncontent * ID_LEN);
                 if (!n->content)
                         return -ENOMEM;
@@ -303,13 +358,16 @@ static int node_parse(json_t *o, Node *n)
                 if (parse_id(st, n->subtree) < 0)
                         return -EBADMSG;
                 n->has_subtree = true;
+                seen++;
         }
         if (n->type == NODE_SYMLINK) {
-                n->linktarget = get_bytes(o, "linktarget", "linktarget_hex");
+                n->linktarget = get_bytes(o, "linktarget", "linktarget_hex", &seen);
                 if (!n->linktarget)
                         return -EBADMSG;
         }
         json_t *xa = json_object_get(o, "xattrs");
+        if (json_is_array(xa))
+                seen++;
         if (json_is_array(xa) && json_array_size(xa)) {
                 n->xattrs = calloc(json_array_size(xa), sizeof(Xattr));
                 if (!n->xattrs)
@@ -317,16 +375,21 @@ static int node_parse(json_t *o, Node *n)
                 for (size_t i = 0; i < json_array_size(xa); i++) {
                         json_t *x = json_array_get(xa, i);
                         Xattr *d = &n->xattrs[n->nxattrs++];
-                        d->name = get_bytes(x, "name", "name_hex");
+                        size_t xseen = 1; /* value */
+                        d->name = get_bytes(x, "name", "name_hex", &xseen);
                         json_t *v = json_object_get(x, "value");
                         if (!d->name || !json_is_string(v))
                                 return -EBADMSG;
+                        if (json_object_size(x) != xseen)
+                                *foreign = true;
                         d->len = json_string_length(v) / 2;
                         d->value = malloc(d->len + 1);
                         if (!d->value || util_unhex(json_string_value(v), d->value, d->len) < 0)
                                 return -EBADMSG;
                 }
         }
+        if (json_object_size(o) != seen)
+                *foreign = true;
         return 0;
 }
 
@@ -343,9 +406,10 @@ int tree_decode(const void *json, size_t len, Tree **out)
                 json_decref(root);
                 return r;
         }
+        t->foreign = json_object_size(root) != 1;
         for (size_t i = 0; r == 0 && i < json_array_size(nodes); i++) {
                 Node *n = tree_add(t);
-                r = n ? node_parse(json_array_get(nodes, i), n) : -ENOMEM;
+                r = n ? node_parse(json_array_get(nodes, i), n, &t->foreign) : -ENOMEM;
         }
         json_decref(root);
         if (r < 0) {

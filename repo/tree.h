@@ -56,6 +56,9 @@ typedef struct Node {
 typedef struct Tree {
         Node *nodes;
         size_t n, cap;
+        /* tree_decode met a key it does not read (a newer writer's field):
+         * the blob holds more than its nodes say */
+        bool foreign;
 } Tree;
 
 int tree_new(Tree **out);
@@ -67,6 +70,10 @@ void tree_sort(Tree *t);
 Node *tree_find(const Tree *t, const char *name);
 void node_clear(Node *n);
 int node_copy(const Node *src, Node *dst);
+/* Whether a node read back from a stored tree (tree_decode) is exactly
+ * what encoding `now` would store: every field tree_encode writes for
+ * now's type is equal, and every field it leaves out is empty in stored. */
+bool node_same(const Node *now, const Node *stored);
 
 int tree_encode(const Tree *t, Buf *out);
 int tree_decode(const void *json, size_t len, Tree **out);

@@ -432,6 +432,7 @@ int cmd_backup(Cli *c, int argc, char **argv)
                 if (c->json) {
                         json_t *j = json_deep_copy(snap.summary);
                         json_object_set_new(j, "snapshot_id", json_string(snap.id));
+                        json_object_set_new(j, "trees_reused", json_integer((json_int_t)st.trees_reused));
                         if (parent)
                                 json_object_set_new(j, "parent", json_string(parent->id));
                         cli_print_json(j);

@@ -23,6 +23,12 @@ expect_eq "$(pyjson 'd["files_unmodified"]')" "$total_files" "files_unmodified o
 # readlink sets) may make a tree differ from the parent's
 # (so nothing else may read the tree between the two backups: find would)
 expect_eq "$(pyjson 'd["dirs_changed"]')" 0 "dirs_changed of an unchanged backup"
+# and every directory's tree is the parent's blob, taken without encoding it
+ndirs=$(pyjson 'd["dirs_unmodified"]')
+(( ndirs > 40 )) || fail "unchanged backup walked $ndirs directories"
+expect_eq "$(pyjson 'd["trees_reused"]')" "$ndirs" "trees_reused of an unchanged backup"
+"$CAIRN" snapshots --json >"$TMP/snaps.json" || fail "cairn snapshots --json failed"
+expect_eq "$(pyjson 'len({s["tree"] for s in d})' "$TMP/snaps.json")" 1 "root trees of the two snapshots"
 nfiles=$(find "$SRC" -type f -printf . | wc -c)
 expect_eq "$total_files" "$nfiles" "total_files of the first backup"
 expect_eq "$(pyjson 'd["files_new"]')" 0 "files_new of an unchanged backup"
@@ -48,7 +54,20 @@ expect_eq "$(pyjson 'd["files_changed"]')" 1 "files_changed after mutating big.b
 expect_eq "$(pyjson 'd["files_unmodified"]')" $((total_files - 1)) "files_unmodified after mutating big.bin"
 grown=$(( $(repo_bytes) - before ))
 (( grown < added + 2 * 1024 * 1024 )) || fail "repository grew by $grown bytes for $added bytes of new chunks"
-expect_eq "$(snapshot_count)" 3 "snapshots"
+expect_eq "$(snapshot_count)" 3 "snapshots after the change to big.bin"
+
+# A mode change three levels down: the trees of its three ancestors are
+# encoded again (one of their nodes changed), its own and every other
+# directory's are the parent's. (find reads the directories first: it would
+# change their atimes after the chmod, and atimes are in the trees.)
+deep=$(cd "$SRC" && find . -mindepth 3 -maxdepth 3 -type d | sort | head -1)
+[[ -n $deep ]] || fail "gentree made no directory three levels down"
+expect_exit 0 "$CAIRN" backup --json "$SRC"
+expect_eq "$(pyjson 'd["trees_reused"]')" "$ndirs" "trees_reused after find"
+chmod 0700 "$SRC/$deep"
+expect_exit 0 "$CAIRN" backup --json "$SRC"
+expect_eq "$(pyjson 'd["dirs_changed"]')" 3 "dirs_changed after a chmod of $deep"
+expect_eq "$(pyjson 'd["trees_reused"]')" $((ndirs - 3)) "trees_reused after a chmod of $deep"
 
 expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst"
 treecmp "$SRC" "$TMP/dst" --no-atime

@@ -428,3 +428,164 @@ Test(tree, decode_ignores_unknown_fields)
         cr_assert_eq(t->nodes[0].mtime.sec, 0, "absent times are zero");
         tree_free(t);
 }
+
+/* ---- node_same and Tree.foreign: when a backup may reuse a parent tree ---- */
+
+static Tree *decode_str(const char *json)
+{
+        Tree *t = NULL;
+        cr_assert_eq(tree_decode(json, strlen(json), &t), 0, "%s", json);
+        return t;
+}
+
+static Tree *encode_decode(const Tree *t)
+{
+        Buf b = {0};
+        cr_assert_eq(tree_encode(t, &b), 0);
+        Tree *back = NULL;
+        cr_assert_eq(tree_decode(b.data, b.len, &back), 0);
+        buf_free(&b);
+        return back;
+}
+
+Test(tree, node_same_after_round_trip_and_fields_the_encoding_leaves_out)
+{
+        Tree *t = fixed_tree();
+        Tree *back = encode_decode(t);
+        cr_assert_not(back->foreign, "our own encoding is not foreign");
+        cr_assert_eq(back->n, t->n);
+        for (size_t i = 0; i < t->n; i++) {
+                Node *n = &t->nodes[i];
+                cr_assert(node_same(n, &back->nodes[i]), "%s", n->name);
+                /* what stat gives but the encoding drops: a directory's or a
+                 * link's size, rdev 0 or not for non-devices */
+                if (n->type != NODE_FILE)
+                        n->size = 4096;
+                if (n->type != NODE_CHARDEV && n->type != NODE_BLOCKDEV)
+                        n->rdev = 77;
+                cr_assert(node_same(n, &back->nodes[i]), "%s with unencoded fields set", n->name);
+        }
+        tree_free(back);
+        tree_free(t);
+}
+
+/* Every field tree_encode writes, changed one at a time on a copy of each
+ * node of the fixed tree that has it, makes node_same false. */
+Test(tree, node_same_sees_every_encoded_field)
+{
+        Tree *t = fixed_tree();
+        Tree *back = encode_decode(t);
+        enum { NAME, TYPE, MODE, UID, GID, MTIME_S, MTIME_NS, ATIME_S, ATIME_NS, CTIME_S, CTIME_NS, INODE, DEV, LINKS,
+               SIZE, CONTENT_ID, CONTENT_N, SUBTREE_ID, SUBTREE_HAS, LINKTARGET, RDEV, XNAME, XVALUE, XLEN, XCOUNT,
+               NFIELDS };
+        int changed[NFIELDS] = {0};
+        for (size_t i = 0; i < t->n; i++) {
+                const Node *src = &t->nodes[i], *stored = &back->nodes[i];
+                for (int f = 0; f < NFIELDS; f++) {
+                        Node c;
+                        cr_assert_eq(node_copy(src, &c), 0);
+                        bool applies = true;
+                        switch (f) {
+                        case NAME: c.name[0] ^= 1; break;
+                        case TYPE: c.type = c.type == NODE_FIFO ? NODE_SOCKET : NODE_FIFO; break;
+                        case MODE: c.mode ^= 1; break;
+                        case UID: c.uid++; break;
+                        case GID: c.gid++; break;
+                        case MTIME_S: c.mtime.sec++; break;
+                        case MTIME_NS: c.mtime.nsec ^= 1; break;
+                        case ATIME_S: c.atime.sec++; break;
+                        case ATIME_NS: c.atime.nsec ^= 1; break;
+                        case CTIME_S: c.ctime.sec++; break;
+                        case CTIME_NS: c.ctime.nsec ^= 1; break;
+                        case INODE: c.inode++; break;
+                        case DEV: c.dev++; break;
+                        case LINKS: c.links++; break;
+                        case SIZE: applies = c.type == NODE_FILE; c.size++; break;
+                        case CONTENT_ID: applies = c.ncontent > 1; if (applies) c.content[1][31] ^= 1; break;
+                        case CONTENT_N: applies = c.ncontent > 1; c.ncontent = applies ? 1 : c.ncontent; break;
+                        case SUBTREE_ID: applies = c.has_subtree; c.subtree[0] ^= 1; break;
+                        case SUBTREE_HAS: applies = c.has_subtree; c.has_subtree = false; break;
+                        case LINKTARGET: applies = c.linktarget != NULL; if (applies) c.linktarget[0] ^= 1; break;
+                        case RDEV: applies = c.type == NODE_CHARDEV || c.type == NODE_BLOCKDEV; c.rdev++; break;
+                        case XNAME: applies = c.nxattrs > 0; if (applies) c.xattrs[0].name[0] ^= 1; break;
+                        case XVALUE: applies = c.nxattrs > 0; if (applies) c.xattrs[0].value[0] ^= 1; break;
+                        case XLEN: applies = c.nxattrs > 0 && c.xattrs[0].len > 1; if (applies) c.xattrs[0].len--; break;
+                        case XCOUNT: applies = c.nxattrs > 0; if (applies) c.nxattrs = 0; break;
+                        }
+                        if (applies) {
+                                cr_assert_not(node_same(&c, stored), "%s: field %d changed", src->name, f);
+                                changed[f]++;
+                        }
+                        if (f == CONTENT_N && applies)
+                                c.ncontent = 2;
+                        if (f == XCOUNT && applies)
+                                c.nxattrs = 1;
+                        node_clear(&c);
+                }
+        }
+        for (int f = 0; f < NFIELDS; f++)
+                cr_assert_gt(changed[f], 0, "field %d was never tried", f);
+        tree_free(back);
+        tree_free(t);
+}
+
+Test(tree, node_same_refuses_a_stored_field_the_encoding_would_leave_out)
+{
+        /* a dir stored with a size, a fifo with rdev or content, a file with
+         * a subtree: decoding keeps them, so the blob is not what we write */
+        static const char *const json[] = {
+                "{\"nodes\":[{\"name\":\"d\",\"type\":\"dir\",\"mode\":493,\"size\":4096}]}",
+                "{\"nodes\":[{\"name\":\"d\",\"type\":\"dir\",\"mode\":493,\"rdev\":1}]}",
+                "{\"nodes\":[{\"name\":\"d\",\"type\":\"dir\",\"mode\":493,\"content\":"
+                "[\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"]}]}",
+                "{\"nodes\":[{\"name\":\"d\",\"type\":\"file\",\"mode\":493,\"subtree\":"
+                "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"}]}",
+        };
+        static const NodeType types[] = {NODE_DIR, NODE_DIR, NODE_DIR, NODE_FILE};
+        for (size_t i = 0; i < ELEMENTSOF(json); i++) {
+                Tree *stored = decode_str(json[i]);
+                cr_assert_not(stored->foreign, "%s", json[i]);
+                Node now = {.name = (char *)"d", .type = types[i], .mode = 0755, .size = 4096, .rdev = 1};
+                cr_assert_not(node_same(&now, &stored->nodes[0]), "%s", json[i]);
+                tree_free(stored);
+        }
+        /* and without the extra field the same node is the same */
+        Tree *stored = decode_str("{\"nodes\":[{\"name\":\"d\",\"type\":\"dir\",\"mode\":493}]}");
+        Node now = {.name = (char *)"d", .type = NODE_DIR, .mode = 0755, .size = 4096};
+        cr_assert(node_same(&now, &stored->nodes[0]));
+        tree_free(stored);
+}
+
+Test(tree, foreign_keys_mark_the_tree)
+{
+        static const char *const foreign[] = {
+                /* a key this version does not read, in a node, an xattr, the root */
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"fifo\",\"mode\":384,\"future\":1}]}",
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"fifo\",\"xattrs\":[{\"name\":\"user.a\",\"value\":\"00\","
+                "\"flags\":1}]}]}",
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"fifo\"}],\"extra\":1}",
+                /* a known key that this node's type does not read, or twice */
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"fifo\",\"linktarget\":\"y\"}]}",
+                "{\"nodes\":[{\"name\":\"x\",\"name_hex\":\"78\",\"type\":\"fifo\"}]}",
+                /* a value of a type it does not read */
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"fifo\",\"mode\":\"0600\"}]}",
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"fifo\",\"content\":{}}]}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(foreign); i++) {
+                Tree *t = decode_str(foreign[i]);
+                cr_assert(t->foreign, "%s", foreign[i]);
+                tree_free(t);
+        }
+        static const char *const known[] = {
+                "{\"nodes\":[]}",
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"fifo\"}]}",
+                "{\"nodes\":[{\"name_hex\":\"ff\",\"type\":\"symlink\",\"linktarget_hex\":\"fe\"}]}",
+                "{\"nodes\":[{\"name\":\"x\",\"type\":\"file\",\"size\":0,\"content\":[],\"xattrs\":"
+                "[{\"name_hex\":\"ff\",\"value\":\"\"}]}]}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(known); i++) {
+                Tree *t = decode_str(known[i]);
+                cr_assert_not(t->foreign, "%s", known[i]);
+                tree_free(t);
+        }
+}
