@@ -28,9 +28,11 @@
 #          fresh one for each tool in each round:
 #          backup, restore and a cold-cache dd of big-random.bin through
 #          each tool's mount of its S3 repository, and the number of HTTP
-#          requests each backup and restore made (from s3rver's log); needs
+#          requests each backup and restore made (from s3rver's log); then
+#          s3rver alone: curl PUTs cairn's packs into a fresh one and GETs
+#          them back (the ceiling any client can reach there); needs
 #          what mount needs, plus node/npm (tests/s3/setup.sh installs
-#          s3rver into .deps/ if missing)
+#          s3rver into .deps/ if missing) and curl
 #   redis  dump and restore of BENCH_REDIS_KEYS small keys and of
 #          BENCH_REDIS_BIG_MIB MiB of 8 MiB values, each in its own
 #          redis-server started here: cairn backup redis (logical, and
@@ -163,6 +165,7 @@ setup_mount_tools() {
         local pkgs=()
         command -v fio >/dev/null || pkgs+=(fio)
         command -v fusermount3 >/dev/null || pkgs+=(fuse3)
+        ! want_section s3 || command -v curl >/dev/null || pkgs+=(curl) # the s3rver-alone rows
         if [ ${#pkgs[@]} -gt 0 ]; then
                 log "installing Debian packages: ${pkgs[*]}"
                 DEBIAN_FRONTEND=noninteractive apt-get -y install "${pkgs[@]}" >/dev/null ||
@@ -803,7 +806,66 @@ s3_tool_round() {
         R_DD=$M_DD
         end_mount "$tool" "mount of S3"
         s3_stop
+        # cairn's packs, as s3rver stored them, for s3_floor_round
+        if [ "$tool" = cairn ] && [ ! -d "$RUN/floor-objects" ]; then
+                local d=$RUN/s3rver-$tool-$round/data/cairn-bench f k
+                while IFS= read -r -d '' f; do
+                        k=${f#"$d/"}
+                        mkdir -p "$(dirname "$RUN/floor-objects/${k%._S3rver_object}")"
+                        mv "$f" "$RUN/floor-objects/${k%._S3rver_object}"
+                done < <(find "$d/repo/data" -name '*._S3rver_object' -print0)
+        fi
         [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-$tool-$round/data"
+}
+
+# s3_floor_round ROUND: what s3rver alone allows, on a fresh server: curl
+# stores cairn's packs (kept from its first round) with 16 parallel PUTs,
+# then reads them back with 16 parallel GETs, each signed (SigV4 by curl)
+# and doing nothing else (payload hashes computed before the clock starts,
+# bodies to /dev/null).  No client can move these bytes through this
+# server faster, so F_PUT and F_GET (dataset MB/s: the dataset's bytes over
+# the time for its packs) bound the s3 backup and restore rows.
+s3_floor_round() {
+        local round=$1 port r=-$1 ca=$RUN/s3-cert/cert.pem
+        port=$(free_port) || die "s3: no free port"
+        S3_DIR=$RUN/s3rver-floor-$round
+        log "s3 round $round: starting s3rver for the floor over https on 127.0.0.1:$port"
+        "$ROOT/tests/s3/server.sh" start "$S3_DIR" "$port" --https "$RUN/s3-cert" \
+                >"$RUN/s3rver-start-floor-$round.log" 2>&1 ||
+                { cat "$RUN/s3rver-start-floor-$round.log" >&2; die "s3: could not start s3rver (tests/s3/server.sh)"; }
+        local base=https://127.0.0.1:$port/floor empty
+        empty=$(sha256sum </dev/null | cut -d' ' -f1)
+        # per transfer: curl's options do not carry over "next"; the keys
+        # go in the config file, not on the command line
+        local common="cacert = \"$ca\"
+aws-sigv4 = \"aws:amz:us-east-1:s3\"
+user = \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\"
+fail
+silent
+show-error"
+        printf '%s\nurl = "%s"\nrequest = PUT\nheader = "x-amz-content-sha256: %s"\noutput = "/dev/null"\n' \
+                "$common" "$base" "$empty" >"$RUN/floor-mb$r.cfg"
+        curl -K "$RUN/floor-mb$r.cfg" >"$RUN/floor-mb$r.log" 2>&1 ||
+                { cat "$RUN/floor-mb$r.log" >&2; die "s3 floor: could not create the bucket"; }
+        local put=$RUN/floor-put$r.cfg get=$RUN/floor-get$r.cfg f k sum sep=
+        : >"$put"
+        : >"$get"
+        while IFS= read -r f; do
+                k=${f#"$RUN/floor-objects/"}
+                sum=$(sha256sum "$f" | cut -d' ' -f1)
+                printf '%s%s\nurl = "%s/%s"\nupload-file = "%s"\nheader = "x-amz-content-sha256: %s"\noutput = "/dev/null"\n' \
+                        "$sep" "$common" "$base" "$k" "$f" "$sum" >>"$put"
+                printf '%s%s\nurl = "%s/%s"\nheader = "x-amz-content-sha256: %s"\noutput = "/dev/null"\n' \
+                        "$sep" "$common" "$base" "$k" "$empty" >>"$get"
+                sep=$'next\n'
+        done < <(find "$RUN/floor-objects" -type f | sort)
+        [ -n "$sep" ] || die "s3 floor: no packs of cairn's kept"
+        measure_s3 "s3rver-put-floor$r" curl --parallel --parallel-max 16 -K "$put"
+        F_PUT=$(mbps "$DATA_BYTES" "$SECS")
+        measure_s3 "s3rver-get-floor$r" curl --parallel --parallel-max 16 -K "$get"
+        F_GET=$(mbps "$DATA_BYTES" "$SECS")
+        s3_stop
+        [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-floor-$round/data"
 }
 
 # S3: S3_ROUNDS rounds of s3_tool_round for each tool, each on a fresh
@@ -821,7 +883,7 @@ section_s3() {
         local -x AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
         unset AWS_SESSION_TOKEN AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
 
-        local round cb= cr= rb= rr= cdd= rdd= cbq= crq= rbq= rrq=
+        local round cb= cr= rb= rr= cdd= rdd= cbq= crq= rbq= rrq= fput= fget=
         local tool
         for ((round = 1; round <= S3_ROUNDS; round++)); do
                 # each tool on its own fresh server; who goes first alternates
@@ -835,12 +897,16 @@ section_s3() {
                                 rbq=$(larger "$rbq" "$R_BQ") rrq=$(larger "$rrq" "$R_RQ") ;;
                         esac
                 done
+                s3_floor_round "$round"
+                fput=$(larger "$fput" "$F_PUT") fget=$(larger "$fget" "$F_GET")
         done
 
-        S3_NOTE="s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, a bucket made by the tool's init; default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; $S3_ROUNDS rounds; in each, each tool's init, backup, restore and mount on an s3rver of its own, freshly started with no objects (one that holds more, or has served more, gets slower), the tools' order alternating between rounds; the fastest of each measurement kept; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included, the most of any round"
+        S3_NOTE="s3rver $S3RVER_VERSION (Node $(node --version)) on 127.0.0.1 over https with a self-signed certificate (both tools \`--cacert\`), its objects on the same disk, a bucket made by the tool's init; default parallelism (cairn \`--s3-connections\` 16, restic s3.connections 5); each tool's metadata cache in the run dir (cairn \`--cache-dir\`, restic \`--cache-dir\`), filled by its own backup and used by restore and mount; backup from a warm page cache, restore after the backup (not dropped); mount dd = big-random.bin bs=1M through a fresh mount of the S3 repository (cairn \`mount --daemon\`, restic \`mount\`) after \`echo 3 > drop_caches\`; $S3_ROUNDS rounds; in each, each tool's init, backup, restore and mount on an s3rver of its own, freshly started with no objects (one that holds more, or has served more, gets slower), the tools' order alternating between rounds; the fastest of each measurement kept; requests = HTTP requests s3rver logged during the command (one access-log line per request; counted at the server since over https a proxy sees only connections), all methods and answers (errors, 404s) included, the most of any round; s3rver alone = after the tools in each round, a fresh s3rver to which curl $(curl --version | head -1 | cut -d' ' -f2) PUTs the packs of cairn's first backup (16 parallel, each signed with its payload's SHA-256, hashed before the clock starts) and then GETs them back to /dev/null, the fastest round kept: no client moves the same bytes through this server faster, so the ratio in those rows (s3rver alone ÷ restic) is the most any client could reach"
         add_row "s3 backup MB/s" "$cb" "$rb" 1 2 "≥ 2× restic"
         add_row "s3 restore MB/s" "$cr" "$rr" 1 2 "≥ 2× restic"
         add_row "s3 mount dd MB/s" "$cdd" "$rdd" 1 2 "≥ 2× restic"
+        add_row "s3rver alone: PUT of cairn's packs (curl), dataset MB/s" "$fput" "$rb" 1 - "- (reference: the ceiling of s3 backup)"
+        add_row "s3rver alone: GET of cairn's packs (curl), dataset MB/s" "$fget" "$rr" 1 - "- (reference: the ceiling of s3 restore)"
         add_row "s3 backup requests" "$cbq" "$rbq" 0 - "- (reference)"
         add_row "s3 restore requests" "$crq" "$rrq" 0 '>1' "fewer than restic"
 }
