@@ -31,8 +31,10 @@ run() {
         local label=$1
         shift
         echo "=== $label"
+        local t0=$SECONDS
         "$@" 2>&1 | tee "$log"
         local rc=${PIPESTATUS[0]}
+        echo "=== $label: $((SECONDS - t0)) s" # where the suite's time goes
         local line
         line=$(grep -a 'Synthesis: Tested:' "$log" | tail -1)
         if [ -z "$line" ]; then
