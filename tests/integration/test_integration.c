@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -58,7 +59,13 @@ static void run_script(const char *name)
         cr_assert(n > 0 && (size_t)n < sizeof(cmd), "command line for %s.sh too long", name);
 
         fflush(NULL);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         int status = system(cmd);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        /* where the suite's time goes */
+        printf("time: %s.sh %.1f s\n", name, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+        fflush(stdout);
         cr_assert(status != -1, "could not start %s.sh", name);
         if (WIFSIGNALED(status))
                 cr_assert_fail("integration script %s.sh killed by signal %d", name, WTERMSIG(status));
