@@ -93,23 +93,43 @@ static bool xattrs_eq(const Node *a, const Node *b)
         return true;
 }
 
-/* Mirrors node_json: what it writes must match, what it leaves out must
- * be what node_parse gives for an absent key. */
+/* The fields tree_encode writes besides the ones every node has; node_same
+ * compares by the same tests. */
+static bool writes_content(const Node *n) /* size and content */
+{
+        return n->type == NODE_FILE;
+}
+
+static bool writes_subtree(const Node *n)
+{
+        return n->type == NODE_DIR && n->has_subtree;
+}
+
+static bool writes_link(const Node *n)
+{
+        return n->type == NODE_SYMLINK && n->linktarget;
+}
+
+static bool writes_rdev(const Node *n)
+{
+        return n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV;
+}
+
+/* What node_json writes must match; what it leaves out must be what
+ * node_parse gives for an absent key. */
 bool node_same(const Node *now, const Node *stored)
 {
-        bool file = now->type == NODE_FILE, dev = now->type == NODE_CHARDEV || now->type == NODE_BLOCKDEV;
-        bool sub = now->type == NODE_DIR && now->has_subtree;
-        const char *link = now->type == NODE_SYMLINK ? now->linktarget : NULL;
+        bool file = writes_content(now), sub = writes_subtree(now);
         size_t ncontent = file ? now->ncontent : 0;
         return now->type == stored->type && str_eq(now->name, stored->name) && now->mode == stored->mode &&
                now->uid == stored->uid && now->gid == stored->gid && time_eq(now->mtime, stored->mtime) &&
                time_eq(now->atime, stored->atime) && time_eq(now->ctime, stored->ctime) &&
                now->inode == stored->inode && now->dev == stored->dev && now->links == stored->links &&
-               (file ? now->size : 0) == stored->size && (dev ? now->rdev : 0) == stored->rdev &&
+               (file ? now->size : 0) == stored->size && (writes_rdev(now) ? now->rdev : 0) == stored->rdev &&
                ncontent == stored->ncontent &&
                (!ncontent || memcmp(now->content, stored->content, ncontent * ID_LEN) == 0) &&
                sub == stored->has_subtree && (!sub || memcmp(now->subtree, stored->subtree, ID_LEN) == 0) &&
-               str_eq(link, stored->linktarget) && xattrs_eq(now, stored);
+               str_eq(writes_link(now) ? now->linktarget : NULL, stored->linktarget) && xattrs_eq(now, stored);
 }
 
 void tree_free(Tree *t)
@@ -199,7 +219,7 @@ static json_t *node_json(const Node *n)
         r |= json_object_set_new(o, "inode", json_integer((json_int_t)n->inode));
         r |= json_object_set_new(o, "dev", json_integer((json_int_t)n->dev));
         r |= json_object_set_new(o, "links", json_integer(n->links));
-        if (n->type == NODE_FILE) {
+        if (writes_content(n)) {
                 r |= json_object_set_new(o, "size", json_integer((json_int_t)n->size));
                 json_t *c = json_array();
                 for (size_t i = 0; i < n->ncontent; i++) {
@@ -209,14 +229,14 @@ static json_t *node_json(const Node *n)
                 }
                 r |= json_object_set_new(o, "content", c);
         }
-        if (n->type == NODE_DIR && n->has_subtree) {
+        if (writes_subtree(n)) {
                 char hex[ID_HEX_LEN + 1];
                 util_hex(n->subtree, ID_LEN, hex);
                 r |= json_object_set_new(o, "subtree", json_string(hex));
         }
-        if (n->type == NODE_SYMLINK && n->linktarget)
+        if (writes_link(n))
                 r |= tree_json_set_bytes(o, "linktarget", "linktarget_hex", n->linktarget, strlen(n->linktarget));
-        if (n->type == NODE_CHARDEV || n->type == NODE_BLOCKDEV)
+        if (writes_rdev(n))
                 r |= json_object_set_new(o, "rdev", json_integer((json_int_t)n->rdev));
         if (n->nxattrs) {
                 json_t *xa = json_array();
@@ -366,13 +386,16 @@ static int node_parse(json_t *o, Node *n, bool *foreign)
                         return -EBADMSG;
         }
         json_t *xa = json_object_get(o, "xattrs");
-        if (json_is_array(xa))
+        size_t nx = 0;
+        if (json_is_array(xa)) {
                 seen++;
-        if (json_is_array(xa) && json_array_size(xa)) {
-                n->xattrs = calloc(json_array_size(xa), sizeof(Xattr));
+                nx = json_array_size(xa);
+        }
+        if (nx) {
+                n->xattrs = calloc(nx, sizeof(Xattr));
                 if (!n->xattrs)
                         return -ENOMEM;
-                for (size_t i = 0; i < json_array_size(xa); i++) {
+                for (size_t i = 0; i < nx; i++) {
                         json_t *x = json_array_get(xa, i);
                         Xattr *d = &n->xattrs[n->nxattrs++];
                         size_t xseen = 1; /* value */
