@@ -814,6 +814,9 @@ s3_tool_round() {
                         mkdir -p "$(dirname "$RUN/floor-objects/${k%._S3rver_object}")"
                         mv "$f" "$RUN/floor-objects/${k%._S3rver_object}"
                 done < <(find "$d/repo/data" -name '*._S3rver_object' -print0)
+                # their payload hashes, once for every floor round
+                (cd "$RUN/floor-objects" && find . -type f | LC_ALL=C sort | xargs -r sha256sum) >"$RUN/floor.sha256" ||
+                        die "s3 floor: sha256sum of cairn's packs"
         fi
         [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-$tool-$round/data"
 }
@@ -821,7 +824,7 @@ s3_tool_round() {
 # s3_floor_round ROUND: what s3rver alone allows, on a fresh server: curl
 # stores cairn's packs (kept from its first round) with 16 parallel PUTs,
 # then reads them back with 16 parallel GETs, each signed (SigV4 by curl)
-# and doing nothing else (payload hashes computed before the clock starts,
+# and doing nothing else (payload hashes computed once, before any clock,
 # bodies to /dev/null).  No client can move these bytes through this
 # server faster, so F_PUT and F_GET (dataset MB/s: the dataset's bytes over
 # the time for its packs) bound the s3 backup and restore rows.
@@ -847,18 +850,17 @@ show-error"
                 "$common" "$base" "$empty" >"$RUN/floor-mb$r.cfg"
         curl -K "$RUN/floor-mb$r.cfg" >"$RUN/floor-mb$r.log" 2>&1 ||
                 { cat "$RUN/floor-mb$r.log" >&2; die "s3 floor: could not create the bucket"; }
-        local put=$RUN/floor-put$r.cfg get=$RUN/floor-get$r.cfg f k sum sep=
+        local put=$RUN/floor-put$r.cfg get=$RUN/floor-get$r.cfg k sum sep=
         : >"$put"
         : >"$get"
-        while IFS= read -r f; do
-                k=${f#"$RUN/floor-objects/"}
-                sum=$(sha256sum "$f" | cut -d' ' -f1)
+        while read -r sum k; do
+                k=${k#./}
                 printf '%s%s\nurl = "%s/%s"\nupload-file = "%s"\nheader = "x-amz-content-sha256: %s"\noutput = "/dev/null"\n' \
-                        "$sep" "$common" "$base" "$k" "$f" "$sum" >>"$put"
+                        "$sep" "$common" "$base" "$k" "$RUN/floor-objects/$k" "$sum" >>"$put"
                 printf '%s%s\nurl = "%s/%s"\nheader = "x-amz-content-sha256: %s"\noutput = "/dev/null"\n' \
                         "$sep" "$common" "$base" "$k" "$empty" >>"$get"
                 sep=$'next\n'
-        done < <(find "$RUN/floor-objects" -type f | sort)
+        done <"$RUN/floor.sha256"
         [ -n "$sep" ] || die "s3 floor: no packs of cairn's kept"
         measure_s3 "s3rver-put-floor$r" curl --parallel --parallel-max 16 -K "$put"
         F_PUT=$(mbps "$DATA_BYTES" "$SECS")
