@@ -61,6 +61,32 @@ typedef struct Link {
 
 #define LINK_BUCKETS 4096
 
+/* A remote restore reads the first packs the walk (pass 1, one thread)
+ * finds blobs in while the walk goes on: the server and the other cores
+ * would sit idle until pass 2 otherwise. A pack is read once the blobs the
+ * walk found in it make up half of its data (so a restore of a few files
+ * does not read whole packs for them), from its start to the end of its
+ * last blob, in one GET as pass 2 would make; at most as many packs as
+ * pass 2 has workers. Pass 2 decodes a pack read ahead from memory, and
+ * reads again one whose read failed (it then reports what it cannot
+ * read, as for any other pack). */
+enum { PF_RUNNING, PF_DONE, PF_FAILED };
+
+typedef struct Prefetch {
+        struct Restorer *rs;
+        uint32_t pack, len; /* the read: its first len bytes */
+        int state; /* with rs->mu */
+        pthread_t thread;
+        bool joined;
+        Buf data; /* its first len bytes, once PF_DONE */
+} Prefetch;
+
+#define PREFETCH_MAX 16
+
+typedef struct Group {
+        size_t from, to; /* refs[from..to) */
+} Group;
+
 struct Restorer {
         Repo *repo;
         RestoreOptions opt;
@@ -83,11 +109,139 @@ struct Restorer {
         size_t created;
         size_t next_group;
         uint32_t max_span; /* SPAN_BUDGET shared by the workers */
-        size_t *groups; /* start index of each pack's run of refs */
+        Group *groups; /* each pack's run of refs */
         size_t ngroups;
         int error;
         char errmsg[1024];
+
+        Prefetch pf[PREFETCH_MAX];
+        unsigned npf, maxpf; /* started; at most (0: none, a local restore) */
+        pthread_cond_t pf_cond;
+        uint32_t *pack_end;  /* by pack number: the end of its last blob */
+        uint64_t *pack_seen; /* bytes of its blobs pass 1 found so far */
 };
+
+/* The content workers of pass 2: a remote backend wants many requests in
+ * flight; a local one a few per core. Measured when large writes went
+ * around the page cache and waited for the disk: 4 per core with 4 MiB
+ * reads (2 per core with 16 MiB: 2.0-2.8 s cold, 1.9-2.2 s warm for the
+ * bench's 1 GiB; 4 per core: 2.1-2.2 s and 1.75-1.85 s, 20 MiB less
+ * memory). Remote: whole packs in one request each (fewest requests), as
+ * many at once as the memory budget holds (16 S3 workers with 32 MiB
+ * reads each held half a GiB: 6 whole-pack reads, ~17 MiB each). */
+static unsigned content_workers(const Restorer *rs)
+{
+        unsigned par = repo_backend(rs->repo)->parallel;
+        unsigned n = rs->opt.workers ? rs->opt.workers : par ? MIN(par, 6u) : 4 * util_ncpu();
+        return MIN(n, 64u);
+}
+
+/* ---- packs read while pass 1 walks ---- */
+
+static void *prefetch_run(void *arg)
+{
+        Prefetch *p = arg;
+        Restorer *rs = p->rs;
+        char name[ID_HEX_LEN + 9];
+        pack_name(index_pack_id(rs->index, p->pack), name);
+        /* any failure leaves the pack to pass 2, which reports it */
+        int rc = buf_reserve(&p->data, p->len);
+        if (rc == 0)
+                rc = backend_read(repo_backend(rs->repo), name, 0, p->len, &p->data);
+        if (rc < 0)
+                buf_free(&p->data);
+        pthread_mutex_lock(&rs->mu);
+        p->state = rc < 0 ? PF_FAILED : PF_DONE;
+        pthread_cond_broadcast(&rs->pf_cond);
+        pthread_mutex_unlock(&rs->mu);
+        return NULL;
+}
+
+static int pack_end_cb(const uint8_t id[ID_LEN], const IndexEntry *e, void *ud)
+{
+        (void)id;
+        uint32_t *end = ud;
+        if (e->pack != INDEX_PACK_PENDING)
+                end[e->pack] = MAX(end[e->pack], e->offset + e->length);
+        return 0;
+}
+
+/* Pass 1 found a blob of pack e->pack: read the pack now if it is among the
+ * first few and half of its data is to be restored. */
+static void prefetch(Restorer *rs, const IndexEntry *e)
+{
+        if (rs->npf >= rs->maxpf)
+                return;
+        if (!rs->pack_end) {
+                size_t n = index_pack_count(rs->index);
+                rs->pack_end = calloc(n, sizeof(*rs->pack_end));
+                rs->pack_seen = calloc(n, sizeof(*rs->pack_seen));
+                if (!rs->pack_end || !rs->pack_seen) {
+                        rs->maxpf = 0; /* pass 2 reads them */
+                        return;
+                }
+                index_foreach(rs->index, pack_end_cb, rs->pack_end);
+        }
+        uint32_t end = rs->pack_end[e->pack];
+        if (rs->pack_seen[e->pack] == UINT64_MAX || (rs->pack_seen[e->pack] += e->length) * 2 < end ||
+            end > MAX_SPAN)
+                return;
+        rs->pack_seen[e->pack] = UINT64_MAX; /* read (or tried) */
+        Prefetch *p = &rs->pf[rs->npf];
+        *p = (Prefetch){.rs = rs, .pack = e->pack, .len = end, .state = PF_RUNNING};
+        if (pthread_create(&p->thread, NULL, prefetch_run, p) == 0) {
+                rs->npf++;
+                __atomic_add_fetch(&rs->st.packs_read_ahead, 1, __ATOMIC_RELAXED);
+        } else
+                rs->maxpf = 0; /* no threads to be had: pass 2 reads them */
+}
+
+static void prefetch_join(Restorer *rs)
+{
+        for (unsigned i = 0; i < rs->npf; i++)
+                if (!rs->pf[i].joined) {
+                        pthread_join(rs->pf[i].thread, NULL);
+                        rs->pf[i].joined = true;
+                }
+}
+
+/* The read pack of refs [from, to) when it holds them all (waiting for its
+ * read to finish), else NULL; the caller frees its data. */
+static Prefetch *prefetched(Restorer *rs, size_t from, size_t to)
+{
+        Prefetch *p = NULL;
+        for (unsigned i = 0; i < rs->npf && !p; i++)
+                if (rs->pf[i].pack == rs->refs[from].pack)
+                        p = &rs->pf[i];
+        if (!p)
+                return NULL;
+        pthread_mutex_lock(&rs->mu);
+        while (p->state == PF_RUNNING)
+                pthread_cond_wait(&rs->pf_cond, &rs->mu);
+        bool whole = p->state == PF_DONE;
+        pthread_mutex_unlock(&rs->mu);
+        for (size_t k = from; whole && k < to; k++)
+                whole = (uint64_t)rs->refs[k].offset + rs->refs[k].length <= p->data.len;
+        if (!whole) {
+                buf_free(&p->data);
+                __atomic_add_fetch(&rs->st.packs_read_again, 1, __ATOMIC_RELAXED);
+        }
+        return whole ? p : NULL;
+}
+
+/* Groups of prefetched packs first: their memory is given back soonest. */
+static void prefetched_first(Restorer *rs)
+{
+        size_t k = 0;
+        for (size_t g = 0; g < rs->ngroups; g++)
+                for (unsigned i = 0; i < rs->npf; i++)
+                        if (rs->pf[i].pack == rs->refs[rs->groups[g].from].pack) {
+                                Group t = rs->groups[k];
+                                rs->groups[k++] = rs->groups[g];
+                                rs->groups[g] = t;
+                                break;
+                        }
+}
 
 int restorer_new(Repo *r, const RestoreOptions *opt, Restorer **out)
 {
@@ -99,6 +253,9 @@ int restorer_new(Repo *r, const RestoreOptions *opt, Restorer **out)
         rs->index = repo_index(r);
         pthread_mutex_init(&rs->mu, NULL);
         pthread_cond_init(&rs->created_cond, NULL);
+        pthread_cond_init(&rs->pf_cond, NULL);
+        if (repo_backend(r)->parallel)
+                rs->maxpf = MIN(content_workers(rs), (unsigned)PREFETCH_MAX);
         *out = rs;
         return 0;
 }
@@ -131,8 +288,14 @@ void restorer_free(Restorer *rs)
         free(rs->metas);
         free(rs->dirs);
         free(rs->groups);
+        prefetch_join(rs);
+        for (unsigned i = 0; i < rs->npf; i++)
+                buf_free(&rs->pf[i].data);
+        free(rs->pack_end);
+        free(rs->pack_seen);
         pthread_mutex_destroy(&rs->mu);
         pthread_cond_destroy(&rs->created_cond);
+        pthread_cond_destroy(&rs->pf_cond);
         free(rs);
 }
 
@@ -238,6 +401,7 @@ static int add_ref(Restorer *rs, FileEntry *f, size_t i, const IndexEntry *e, ui
                                       .file_off = off};
         if (f->lens)
                 f->lens[i] = e->raw_length;
+        prefetch(rs, e);
         return 0;
 }
 
@@ -747,6 +911,12 @@ static int restore_group(Restorer *rs, size_t from, size_t to, Buf *span, Buf *p
         Backend *be = repo_backend(rs->repo);
         char name[ID_HEX_LEN + 9];
         pack_name(index_pack_id(rs->index, rs->refs[from].pack), name);
+        Prefetch *p = prefetched(rs, from, to);
+        if (p) {
+                int rc = decode_refs(rs, name, from, to, 0, &p->data, plain, w);
+                buf_free(&p->data);
+                return rc;
+        }
         int rc = 0;
         size_t i = from;
         /* once the pack turned out shorter than the index says: one blob a
@@ -796,8 +966,7 @@ static void *content_worker(void *arg)
                 pthread_mutex_unlock(&rs->mu);
                 if (stop)
                         break;
-                size_t from = rs->groups[g], to = g + 1 < rs->ngroups ? rs->groups[g + 1] : rs->nrefs;
-                int rc = restore_group(rs, from, to, &span, &plain, &w);
+                int rc = restore_group(rs, rs->groups[g].from, rs->groups[g].to, &span, &plain, &w);
                 if (rc < 0)
                         fail(rs, rc);
         }
@@ -815,25 +984,17 @@ static int restore_contents(Restorer *rs)
 {
         if (rs->nrefs) /* refs is NULL when no file has contents */
                 qsort(rs->refs, rs->nrefs, sizeof(Ref), cmp_ref);
-        rs->groups = malloc(MAX(rs->nrefs, (size_t)1) * sizeof(size_t));
+        rs->groups = malloc(MAX(rs->nrefs, (size_t)1) * sizeof(Group));
         if (!rs->groups)
                 return -ENOMEM;
-        for (size_t i = 0; i < rs->nrefs; i++)
+        for (size_t i = 0; i < rs->nrefs; i++) {
                 if (i == 0 || rs->refs[i].pack != rs->refs[i - 1].pack)
-                        rs->groups[rs->ngroups++] = i;
-        /* a remote backend wants many requests in flight; a local one a few
-         * per core. Measured when large writes went around the page cache
-         * and waited for the disk: 4 per core with 4 MiB reads (2 per core
-         * with 16 MiB: 2.0-2.8 s cold, 1.9-2.2 s warm for the bench's 1 GiB;
-         * 4 per core: 2.1-2.2 s and 1.75-1.85 s, 20 MiB less memory) */
-        unsigned par = repo_backend(rs->repo)->parallel;
-        /* remote: whole packs in one request each (fewest requests), as many
-         * at once as the memory budget holds */
-        unsigned n = rs->opt.workers ? rs->opt.workers : par ? MIN(par, 6u) : 4 * util_ncpu();
+                        rs->groups[rs->ngroups++].from = i;
+                rs->groups[rs->ngroups - 1].to = i + 1;
+        }
+        prefetched_first(rs);
+        unsigned par = repo_backend(rs->repo)->parallel, n = content_workers(rs);
         pthread_t th[64];
-        n = MIN(n, 64u);
-        /* 16 S3 workers with 32 MiB reads each held half a GiB: remote
-         * restores run 6 whole-pack reads (~17 MiB each) at a time */
         rs->max_span = par ? MAX_SPAN : MAX(4u << 20, MIN(MAX_SPAN, SPAN_BUDGET / n));
         unsigned started = 0;
         for (unsigned i = 0; rs->ngroups && i < n; i++)
@@ -853,6 +1014,7 @@ static int restore_contents(Restorer *rs)
                 content_worker(rs);
         for (unsigned i = 0; i < started; i++)
                 pthread_join(th[i], NULL);
+        prefetch_join(rs);
         if (rs->error)
                 error_set("%s", rs->errmsg);
         return rs->error;

@@ -31,6 +31,9 @@ typedef struct RestoreStats {
         uint64_t files, dirs, others, bytes_total, bytes_done, errors;
         uint64_t files_incomplete; /* some contents unreadable (among errors) */
         uint64_t dirs_incomplete;  /* tree unreadable: contents unknown (among errors) */
+        /* remote: packs read while the snapshot's trees were walked, and of
+         * those the ones read again after (their read failed) */
+        uint64_t packs_read_ahead, packs_read_again;
 } RestoreStats;
 
 typedef struct Restorer Restorer;

@@ -282,12 +282,14 @@ int cmd_restore(Cli *c, int argc, char **argv)
                 RestoreStats st;
                 restorer_stats(rs, &st);
                 if (rc == 0 && c->json) {
-                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "snapshot_id", s->id,
+                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "snapshot_id", s->id,
                                                  "files", (json_int_t)st.files, "dirs", (json_int_t)st.dirs,
                                                  "others", (json_int_t)st.others, "bytes",
                                                  (json_int_t)st.bytes_total, "errors", (json_int_t)st.errors,
                                                  "files_incomplete", (json_int_t)st.files_incomplete,
                                                  "dirs_incomplete", (json_int_t)st.dirs_incomplete,
+                                                 "packs_read_ahead", (json_int_t)st.packs_read_ahead,
+                                                 "packs_read_again", (json_int_t)st.packs_read_again,
                                                  "duration_seconds", (double)(util_now_ns() - t0) / 1e9));
                 } else if (rc == 0 && !c->quiet) {
                         char sz[32];

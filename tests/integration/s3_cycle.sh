@@ -39,7 +39,8 @@ total_files=$(pyjson 'd["total_files"]')
 expect_eq "$(snapshot_count)" 1 "snapshots after one backup"
 
 # Restore, compared entry by entry.
-expect_exit 0 "$CAIRN" restore "latest:$SRC" --target "$TMP/dst"
+expect_exit 0 "$CAIRN" --s3-connections 2 restore --json "latest:$SRC" --target "$TMP/dst"
+cp "$TMP/out" "$TMP/restore.json"
 treecmp "$SRC" "$TMP/dst" --no-atime
 # The metadata cache holds the tree packs whole; trees are read from those
 # copies. A copy cut short is dropped and fetched again: the listing is
@@ -52,6 +53,23 @@ for f in "${copies[@]}"; do truncate -s $(($(stat -c %s "$f") / 2)) "$f"; done
 expect_exit 0 "$CAIRN" ls -l latest
 cmp "$TMP/out" "$TMP/ls-before" || fail "ls -l with tree packs cut short in the cache differs"
 expect_eq "$(stat -c %s "${copies[@]}")" "$sizes" "sizes of the cached tree packs after the refetch"
+# While the restore walked the trees it read the first data packs, as many
+# as it has workers (one per connection: 2), each one GET of its blobs (not
+# the whole object: the metadata cache keeps whole reads of data/, its tree
+# packs, and holds no other pack after the restore).
+XDG_CACHE_HOME=$TMP/xdg-trees "$CAIRN" ls latest >/dev/null || fail "cairn ls with a new cache failed"
+expect_eq "$(find "$XDG_CACHE_HOME/cairn" -path '*/data/*' -type f -printf '%f\n' | LC_ALL=C sort)" \
+        "$(find "$TMP/xdg-trees/cairn" -path '*/data/*' -type f -printf '%f\n' | LC_ALL=C sort)" \
+        "packs in the metadata cache after a restore (those an ls caches: the tree packs)"
+ndata=$(($(s3_objects "$BUCKET" repo/data/ | wc -l) - ${#copies[@]}))
+((ndata > 2)) || fail "only $ndata data packs: the read-ahead cannot be told from reading all"
+expect_eq "$(pyjson '"%d %d" % (d["packs_read_ahead"], d["packs_read_again"])' "$TMP/restore.json")" "2 0" \
+        "packs_read_ahead and packs_read_again of the whole restore"
+# A single small file is far less than half of its pack: nothing read ahead.
+one=$(cd "$SRC" && find small -type f | LC_ALL=C sort | sed -n 1p)
+expect_exit 0 "$CAIRN" restore --json "latest:$SRC/$one" --target "$TMP/dst-one"
+expect_eq "$(pyjson '"%d %d" % (d["packs_read_ahead"], d["files"])')" "0 1" "packs_read_ahead and files of a one-file restore"
+cmp "$SRC/$one" "$TMP/dst-one/$(basename "$one")" || fail "the one-file restore of $one differs"
 
 # dump of the big file (ranged reads of several packs).
 "$CAIRN" dump "latest:$SRC/big.bin" >"$TMP/dump" || fail "dump big.bin failed"

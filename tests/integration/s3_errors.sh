@@ -184,6 +184,38 @@ expect_err_line 'empty-prefix'
                 "^s3 GET ${gone#lost-pack/}: 404 NoSuchKey: The specified key does not exist\\.\$"
 )
 
+# --- a pack read ahead (while the restore walks the trees) that comes back
+# short: read again by pass 2, which names the files it cannot restore
+# whole and restores the rest exactly, as for any other pack
+(
+        export CAIRN_REPOSITORY=s3:$S3_ENDPOINT/$S3_BUCKET/ahead XDG_CACHE_HOME=$TMP/ahead-cache
+        expect_exit 0 "$CAIRN" init --kdf min
+        expect_exit 0 "$CAIRN" backup "$SRC"
+        # the restore needs all of each data pack (a few here, fewer than its
+        # 6 workers): each is read ahead, once, and no pack is read again
+        faultproxy_start --log "$TMP/ahead.log"
+        CAIRN_REPOSITORY=s3:http://127.0.0.1:$PROXY_PORT/$S3_BUCKET/ahead \
+                expect_exit 0 "$CAIRN" restore --json "latest:$SRC" --target "$TMP/ahead-whole"
+        faultproxy_stop
+        treecmp "$SRC" "$TMP/ahead-whole" --no-atime
+        # the tree packs are read whole, into the metadata cache: not these
+        mapfile -t read < <(awk '$2 == "GET" && $3 ~ /\/data\// {sub(/^\/[^/]*\//, "", $3); print $3}' "$TMP/ahead.log" |
+                grep -v -F -f <(find "$XDG_CACHE_HOME" -path '*/data/*' -type f -printf '%f\n') | sort)
+        ((${#read[@]} > 0 && ${#read[@]} <= 6)) || fail "the restore read ${#read[@]} data packs (this test wants 1 to 6)"
+        expect_eq "$(pyjson '"%d %d" % (d["packs_read_ahead"], d["packs_read_again"])')" "${#read[@]} 0" \
+                "packs_read_ahead and packs_read_again (packs read: ${read[*]})"
+        expect_eq "$(printf '%s\n' "${read[@]}" | uniq -d)" "" "packs read twice by the restore"
+        s3aws s3 cp --only-show-errors "s3://$S3_BUCKET/${read[0]}" "$TMP/ahead-pack" || fail "aws s3 cp ${read[0]} failed"
+        head -c $(($(stat -c %s "$TMP/ahead-pack") / 2)) "$TMP/ahead-pack" >"$TMP/ahead-half"
+        s3aws s3 cp --only-show-errors "$TMP/ahead-half" "s3://$S3_BUCKET/${read[0]}" || fail "aws s3 cp of half ${read[0]} failed"
+        expect_exit 3 timeout 120 "$CAIRN" restore --json "latest:$SRC" --target "$TMP/ahead-half-restore"
+        keep
+        expect_eq "$(pyjson '"%d %d" % (d["packs_read_ahead"], d["packs_read_again"])')" "${#read[@]} 1" \
+                "packs_read_ahead and packs_read_again with ${read[0]} cut in half"
+        expect_incomplete_restore "$SRC" "$TMP/ahead-half-restore" \
+                "^s3 GET ${read[0]#ahead/}: (got [0-9]+ bytes, expected [0-9]+|416 InvalidRange: .*)\$"
+)
+
 # --- nobody listens: a bounded number of retries, then one line
 dead=$(free_port)
 start=$SECONDS
