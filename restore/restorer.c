@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -49,6 +50,7 @@ typedef struct FileEntry {
          * above, which they read as one word */
         bool damaged;
         int64_t meta;              /* its Meta, or -1 */
+        int fd; /* open since its creation (see FD_KEEP), until its last write; or -1 */
         uint8_t (*ids)[ID_LEN];    /* for --verify */
         uint32_t *lens;
 } FileEntry;
@@ -60,6 +62,14 @@ typedef struct Link {
 } Link;
 
 #define LINK_BUCKETS 4096
+
+/* A file created for its contents stays open for the workers that write
+ * them, and gets its metadata through that descriptor when its last blob
+ * is written: no second open, no path lookups. The main thread creates
+ * files ahead of the workers: half the descriptors the process may open,
+ * at most FD_KEEP_MAX, are kept so; the files past that are opened again
+ * by name. */
+#define FD_KEEP_MAX 16384
 
 /* A remote restore reads the first packs the walk (pass 1, one thread)
  * finds blobs in while the walk goes on: the server and the other cores
@@ -114,6 +124,7 @@ struct Restorer {
         int error;
         char errmsg[1024];
 
+        unsigned fds_kept, fd_keep; /* FileEntry.fd open now (atomic); at most */
         Prefetch pf[PREFETCH_MAX];
         unsigned npf, maxpf; /* started; at most (0: none, a local restore) */
         pthread_cond_t pf_cond;
@@ -265,6 +276,8 @@ void restorer_free(Restorer *rs)
         if (!rs)
                 return;
         for (size_t i = 0; i < rs->nfiles; i++) {
+                if (rs->files[i].fd >= 0) /* the restore stopped before its last write */
+                        close(rs->files[i].fd);
                 free(rs->files[i].path);
                 free(rs->files[i].ids);
                 free(rs->files[i].lens);
@@ -438,6 +451,7 @@ static int plan_file(Restorer *rs, const char *path, const Node *n)
         f->size = n->size;
         f->link_to = link_to;
         f->meta = -1;
+        f->fd = -1;
         f->first_ref = (uint32_t)rs->nrefs;
         if (!f->path)
                 return -ENOMEM;
@@ -494,10 +508,14 @@ static int create_file(Restorer *rs, size_t i)
                 }
                 count_file(rs, f, 1); /* no link here: a copy of its own */
         }
-        /* what is there is replaced, never written through: a symlink, or
-         * another name (hard link) of a file outside the target */
-        int in_way = unlink(f->path) < 0 && errno != ENOENT ? errno : 0; /* EISDIR: a directory */
-        int fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600), in_way = 0;
+        if (fd < 0 && errno == EEXIST) {
+                /* what is there is replaced, never written through: a
+                 * symlink, or another name (hard link) of a file outside
+                 * the target */
+                in_way = unlink(f->path) < 0 && errno != ENOENT ? errno : 0; /* EISDIR: a directory */
+                fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
         if (fd < 0) {
                 int e = errno == EEXIST && in_way ? in_way : errno;
                 f->failed = true;
@@ -511,7 +529,12 @@ static int create_file(Restorer *rs, size_t i)
          * direct writes into them run in parallel where those are used */
         f->prealloc = f->size >= PREALLOC_MIN && fallocate(fd, 0, 0, (off_t)f->size) == 0;
         int rc = !f->prealloc && ftruncate(fd, (off_t)f->size) < 0 ? -errno : 0;
-        close(fd);
+        if (rc == 0 && f->nrefs && __atomic_load_n(&rs->fds_kept, __ATOMIC_RELAXED) < rs->fd_keep) {
+                __atomic_add_fetch(&rs->fds_kept, 1, __ATOMIC_RELAXED);
+                f->fd = fd; /* published with the file's creation */
+        } else {
+                close(fd);
+        }
         if (rc < 0)
                 error_set("%s: %s", f->path, strerror(-rc));
         return rc;
@@ -695,6 +718,7 @@ static void fail(Restorer *rs, int rc)
  * page cache (see util_pwrite_direct). */
 typedef struct Writer {
         int fd;
+        bool own; /* opened by this worker (else the file's FileEntry.fd) */
         uint32_t file;
         uint8_t *bounce;
 } Writer;
@@ -746,9 +770,10 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
         if (hole && !f->prealloc)
                 return 0; /* the file was sized with ftruncate: a hole reads as zeros */
         if (w->fd < 0 || w->file != ref->file) {
-                if (w->fd >= 0)
+                if (w->own)
                         close(w->fd);
-                w->fd = open(f->path, O_WRONLY | O_CLOEXEC);
+                w->own = f->fd < 0;
+                w->fd = w->own ? open(f->path, O_WRONLY | O_CLOEXEC) : f->fd;
                 w->file = ref->file;
                 if (w->fd < 0) {
                         error_set("%s: %s", f->path, strerror(errno));
@@ -777,7 +802,7 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
         return rc;
 }
 
-static void apply_meta(Restorer *rs, const Meta *m);
+static void apply_meta(Restorer *rs, const Meta *m, int fd);
 
 /* Whether f's metadata is applied as soon as its last blob is written
  * (file_done), rather than at the end: not for other names of a hard link
@@ -799,11 +824,16 @@ static bool damaged(const Restorer *rs, const FileEntry *f)
 
 /* Every byte of f is written: its metadata now, while other files are
  * still being read (the end of the restore then only has directories and
- * what is not a plain file left). */
-static void file_done(Restorer *rs, const FileEntry *f)
+ * what is not a plain file left); through fd when it is open on f. */
+static void file_done(Restorer *rs, FileEntry *f, int fd)
 {
         if (meta_when_written(f) && !damaged(rs, f))
-                apply_meta(rs, &rs->metas[f->meta]);
+                apply_meta(rs, &rs->metas[f->meta], f->fd >= 0 ? f->fd : fd);
+        if (f->fd >= 0) {
+                close(f->fd);
+                f->fd = -1;
+                __atomic_sub_fetch(&rs->fds_kept, 1, __ATOMIC_RELAXED);
+        }
 }
 
 /* The contents of the refs [i, j) of a pack could not be read (the pack
@@ -822,7 +852,7 @@ static int damage(Restorer *rs, size_t i, size_t j, const char *why)
                 if (!f->linked && !f->failed)
                         mark_incomplete(rs, f, why);
                 if (__atomic_sub_fetch(&f->pending, 1, __ATOMIC_ACQ_REL) == 0)
-                        file_done(rs, f);
+                        file_done(rs, f, -1);
         }
         return 0;
 }
@@ -863,7 +893,7 @@ static int decode_refs(Restorer *rs, const char *name, size_t i, size_t j, uint3
                 if (rc == 1)
                         rc = 0;
                 if (rc == 0 && __atomic_sub_fetch(&rs->files[ref->file].pending, 1, __ATOMIC_ACQ_REL) == 0)
-                        file_done(rs, &rs->files[ref->file]);
+                        file_done(rs, &rs->files[ref->file], w->file == ref->file ? w->fd : -1);
         }
         return rc;
 }
@@ -970,7 +1000,7 @@ static void *content_worker(void *arg)
                 if (rc < 0)
                         fail(rs, rc);
         }
-        if (w.fd >= 0)
+        if (w.own)
                 close(w.fd);
         free(w.bounce);
         buf_free(&span);
@@ -982,6 +1012,17 @@ static void *content_worker(void *arg)
  * files in order (a worker waits for a file it gets to first). */
 static int restore_contents(Restorer *rs)
 {
+        /* the soft limit on open files up to the hard one (often 1024 of
+         * 524288): the files kept open while written */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                if (rl.rlim_cur < rl.rlim_max) {
+                        rl.rlim_cur = MIN(rl.rlim_max, (rlim_t)2 * FD_KEEP_MAX);
+                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                                getrlimit(RLIMIT_NOFILE, &rl);
+                }
+                rs->fd_keep = (unsigned)MIN(rl.rlim_cur / 2, (rlim_t)FD_KEEP_MAX);
+        }
         if (rs->nrefs) /* refs is NULL when no file has contents */
                 qsort(rs->refs, rs->nrefs, sizeof(Ref), cmp_ref);
         rs->groups = malloc(MAX(rs->nrefs, (size_t)1) * sizeof(Group));
@@ -1008,7 +1049,7 @@ static int restore_contents(Restorer *rs)
                 }
                 publish_created(rs, i + 1);
                 if (!rs->files[i].nrefs)
-                        file_done(rs, &rs->files[i]);
+                        file_done(rs, &rs->files[i], -1);
         }
         if (!started && !rs->error)
                 content_worker(rs);
@@ -1022,19 +1063,24 @@ static int restore_contents(Restorer *rs)
 
 /* ---- pass 3: metadata ---- */
 
-static void apply_meta(Restorer *rs, const Meta *m)
+/* m's owner, mode, xattrs and times, through fd when it is open on it (a
+ * plain file), else by its path */
+static void apply_meta(Restorer *rs, const Meta *m, int fd)
 {
         const Node *n = &m->node;
-        if (lchown(m->path, n->uid, n->gid) < 0 && errno != EPERM)
+        if ((fd >= 0 ? fchown(fd, n->uid, n->gid) : lchown(m->path, n->uid, n->gid)) < 0 && errno != EPERM)
                 warn(rs, m->path, strerror(errno));
-        if (n->type != NODE_SYMLINK && chmod(m->path, n->mode & 07777) < 0)
+        if (n->type != NODE_SYMLINK && (fd >= 0 ? fchmod(fd, n->mode & 07777) : chmod(m->path, n->mode & 07777)) < 0)
                 warn(rs, m->path, strerror(errno));
-        for (size_t i = 0; i < n->nxattrs; i++)
-                if (lsetxattr(m->path, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].len, 0) < 0 &&
+        for (size_t i = 0; i < n->nxattrs; i++) {
+                const Xattr *x = &n->xattrs[i];
+                if ((fd >= 0 ? fsetxattr(fd, x->name, x->value, x->len, 0)
+                             : lsetxattr(m->path, x->name, x->value, x->len, 0)) < 0 &&
                     errno != ENOTSUP && errno != EPERM)
                         warn(rs, m->path, strerror(errno));
+        }
         struct timespec t[2] = {{n->atime.sec, n->atime.nsec}, {n->mtime.sec, n->mtime.nsec}};
-        if (utimensat(AT_FDCWD, m->path, t, AT_SYMLINK_NOFOLLOW) < 0)
+        if ((fd >= 0 ? futimens(fd, t) : utimensat(AT_FDCWD, m->path, t, AT_SYMLINK_NOFOLLOW)) < 0)
                 warn(rs, m->path, strerror(errno));
 }
 
@@ -1104,10 +1150,10 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
         for (size_t i = 0; i < rs->nmetas; i++) {
                 const FileEntry *f = rs->metas[i].file >= 0 ? &rs->files[rs->metas[i].file] : NULL;
                 if (!f || (!meta_when_written(f) && !f->failed && !damaged(rs, f)))
-                        apply_meta(rs, &rs->metas[i]);
+                        apply_meta(rs, &rs->metas[i], -1);
         }
         for (size_t i = rs->ndirs; i-- > 0;)
-                apply_meta(rs, &rs->dirs[i]);
+                apply_meta(rs, &rs->dirs[i], -1);
         if (rs->opt.verify)
                 rc = verify(rs);
         return rc;
