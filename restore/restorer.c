@@ -776,8 +776,10 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
                 w->fd = w->own ? open(f->path, O_WRONLY | O_CLOEXEC) : f->fd;
                 w->file = ref->file;
                 if (w->fd < 0) {
-                        error_set("%s: %s", f->path, strerror(errno));
-                        return -errno;
+                        int e = errno;
+                        w->own = false;
+                        error_set("%s: %s", f->path, strerror(e));
+                        return -e;
                 }
         }
         if (hole) { /* reads as zeros already: give the blocks back */
