@@ -50,7 +50,7 @@ typedef struct FileEntry {
          * above, which they read as one word */
         bool damaged;
         int64_t meta;              /* its Meta, or -1 */
-        int fd; /* open since its creation (see FD_KEEP), until its last write; or -1 */
+        int fd; /* open from its creation to its last write (see FD_KEEP_MAX), or -1 */
         uint8_t (*ids)[ID_LEN];    /* for --verify */
         uint32_t *lens;
 } FileEntry;
@@ -80,15 +80,12 @@ typedef struct Link {
  * pass 2 has workers. Pass 2 decodes a pack read ahead from memory, and
  * reads again one whose read failed (it then reports what it cannot
  * read, as for any other pack). */
-enum { PF_RUNNING, PF_DONE, PF_FAILED };
-
 typedef struct Prefetch {
         struct Restorer *rs;
         uint32_t pack, len; /* the read: its first len bytes */
-        int state; /* with rs->mu */
+        bool done;          /* with rs->mu */
         pthread_t thread;
-        bool joined;
-        Buf data; /* its first len bytes, once PF_DONE */
+        Buf data; /* once done: its first len bytes, or empty when the read failed */
 } Prefetch;
 
 #define PREFETCH_MAX 16
@@ -156,13 +153,10 @@ static void *prefetch_run(void *arg)
         char name[ID_HEX_LEN + 9];
         pack_name(index_pack_id(rs->index, p->pack), name);
         /* any failure leaves the pack to pass 2, which reports it */
-        int rc = buf_reserve(&p->data, p->len);
-        if (rc == 0)
-                rc = backend_read(repo_backend(rs->repo), name, 0, p->len, &p->data);
-        if (rc < 0)
+        if (backend_read(repo_backend(rs->repo), name, 0, p->len, &p->data) < 0)
                 buf_free(&p->data);
         pthread_mutex_lock(&rs->mu);
-        p->state = rc < 0 ? PF_FAILED : PF_DONE;
+        p->done = true;
         pthread_cond_broadcast(&rs->pf_cond);
         pthread_mutex_unlock(&rs->mu);
         return NULL;
@@ -199,7 +193,7 @@ static void prefetch(Restorer *rs, const IndexEntry *e)
                 return;
         rs->pack_seen[e->pack] = UINT64_MAX; /* read (or tried) */
         Prefetch *p = &rs->pf[rs->npf];
-        *p = (Prefetch){.rs = rs, .pack = e->pack, .len = end, .state = PF_RUNNING};
+        *p = (Prefetch){.rs = rs, .pack = e->pack, .len = end};
         if (pthread_create(&p->thread, NULL, prefetch_run, p) == 0) {
                 rs->npf++;
                 __atomic_add_fetch(&rs->st.packs_read_ahead, 1, __ATOMIC_RELAXED);
@@ -207,13 +201,11 @@ static void prefetch(Restorer *rs, const IndexEntry *e)
                 rs->maxpf = 0; /* no threads to be had: pass 2 reads them */
 }
 
+/* The reads are started by pass 1 only: restorer_run joins them once. */
 static void prefetch_join(Restorer *rs)
 {
         for (unsigned i = 0; i < rs->npf; i++)
-                if (!rs->pf[i].joined) {
-                        pthread_join(rs->pf[i].thread, NULL);
-                        rs->pf[i].joined = true;
-                }
+                pthread_join(rs->pf[i].thread, NULL);
 }
 
 /* The read pack of refs [from, to) when it holds them all (waiting for its
@@ -227,10 +219,10 @@ static Prefetch *prefetched(Restorer *rs, size_t from, size_t to)
         if (!p)
                 return NULL;
         pthread_mutex_lock(&rs->mu);
-        while (p->state == PF_RUNNING)
+        while (!p->done)
                 pthread_cond_wait(&rs->pf_cond, &rs->mu);
-        bool whole = p->state == PF_DONE;
         pthread_mutex_unlock(&rs->mu);
+        bool whole = true; /* a failed read holds nothing */
         for (size_t k = from; whole && k < to; k++)
                 whole = (uint64_t)rs->refs[k].offset + rs->refs[k].length <= p->data.len;
         if (!whole) {
@@ -301,7 +293,6 @@ void restorer_free(Restorer *rs)
         free(rs->metas);
         free(rs->dirs);
         free(rs->groups);
-        prefetch_join(rs);
         for (unsigned i = 0; i < rs->npf; i++)
                 buf_free(&rs->pf[i].data);
         free(rs->pack_end);
@@ -1057,7 +1048,6 @@ static int restore_contents(Restorer *rs)
                 content_worker(rs);
         for (unsigned i = 0; i < started; i++)
                 pthread_join(th[i], NULL);
-        prefetch_join(rs);
         if (rs->error)
                 error_set("%s", rs->errmsg);
         return rs->error;
@@ -1146,6 +1136,7 @@ int restorer_run(Restorer *rs, const Node *root, const char *root_path)
         }
         if (rc == 0)
                 rc = restore_contents(rs);
+        prefetch_join(rs); /* pass 2 used them; or the restore failed before */
         if (rc < 0)
                 return rc;
         /* every file's contents are written: what file_done left */

@@ -282,8 +282,8 @@ int cmd_restore(Cli *c, int argc, char **argv)
                 RestoreStats st;
                 restorer_stats(rs, &st);
                 if (rc == 0 && c->json) {
-                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "snapshot_id", s->id,
-                                                 "files", (json_int_t)st.files, "dirs", (json_int_t)st.dirs,
+                        cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+                                                 "snapshot_id", s->id, "files", (json_int_t)st.files, "dirs", (json_int_t)st.dirs,
                                                  "others", (json_int_t)st.others, "bytes",
                                                  (json_int_t)st.bytes_total, "errors", (json_int_t)st.errors,
                                                  "files_incomplete", (json_int_t)st.files_incomplete,
