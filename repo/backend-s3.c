@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "backend.h"
@@ -46,8 +47,8 @@ typedef struct BackendS3 {
 typedef struct Xml {
         char path[256]; /* "ListBucketResult/Contents/Key" */
         Buf text;
-        /* error */
-        char code[128], message[512];
+        /* error; Region and Endpoint: where AWS says the bucket is */
+        char code[128], message[512], region[64], endpoint[256];
         /* listing */
         backend_list_cb cb;
         void *ud;
@@ -79,12 +80,14 @@ static void xml_end(void *ud, const XML_Char *name)
         buf_append(&x->text, "", 1);
         x->text.len--;
         const char *t = x->text.data ? (const char *)x->text.data : "";
-        const char *leaf = strrchr(x->path, '/');
-        leaf = leaf ? leaf + 1 : x->path;
         if (strcmp(x->path, "Error/Code") == 0)
                 snprintf(x->code, sizeof(x->code), "%s", t);
         else if (strcmp(x->path, "Error/Message") == 0)
                 snprintf(x->message, sizeof(x->message), "%s", t);
+        else if (strcmp(x->path, "Error/Region") == 0)
+                snprintf(x->region, sizeof(x->region), "%s", t);
+        else if (strcmp(x->path, "Error/Endpoint") == 0)
+                snprintf(x->endpoint, sizeof(x->endpoint), "%s", t);
         else if (strcmp(x->path, "ListBucketResult/Contents/Key") == 0)
                 snprintf(x->key, sizeof(x->key), "%s", t);
         else if (strcmp(x->path, "ListBucketResult/Contents/Size") == 0)
@@ -100,7 +103,6 @@ static void xml_end(void *ud, const XML_Char *name)
                 x->key[0] = 0;
                 x->size = 0;
         }
-        (void)leaf;
         char *slash = strrchr(x->path, '/');
         if (slash)
                 *slash = 0;
@@ -241,7 +243,26 @@ typedef struct Request {
         void *more_ud;
         long status;
         int64_t length;    /* Content-Length of the response */
+        char bucket_region[64]; /* its x-amz-bucket-region header, or "" */
 } Request;
+
+/* Keeps the x-amz-bucket-region header: AWS sends it with a redirect
+ * (301 PermanentRedirect), whose HEAD answer has no body to name it. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+        Request *rq = ud;
+        static const char name[] = "x-amz-bucket-region:";
+        size_t len = size * n, k = sizeof(name) - 1;
+        if (len > k && strncasecmp(p, name, k) == 0) {
+                while (k < len && (p[k] == ' ' || p[k] == '\t'))
+                        k++;
+                size_t e = len;
+                while (e > k && (p[e - 1] == '\r' || p[e - 1] == '\n' || p[e - 1] == ' '))
+                        e--;
+                snprintf(rq->bucket_region, sizeof(rq->bucket_region), "%.*s", (int)(e - k), p + k);
+        }
+        return len;
+}
 
 static int build_url(BackendS3 *s, const Request *rq, char **url, char **path)
 {
@@ -272,14 +293,26 @@ static int s3_error(BackendS3 *s, const Request *rq, const char *path, const Buf
         if (body->len)
                 xml_parse(&x, body);
         const char *what = rq->name ? rq->name : s->bucket;
+        /* a bucket in another region, or behind another endpoint: say
+         * what to pass instead (AWS names them in the body or a header) */
+        const char *region = x.region[0] ? x.region : rq->bucket_region;
+        char hint[512] = ""; /* room for both: regions < 64, endpoint < 256 */
+        int n = 0;
+        if (region[0] && strcmp(region, s->region) != 0)
+                n = snprintf(hint, sizeof(hint), " (the bucket is in region %s: pass --s3-region %s", region, region);
+        if (x.endpoint[0])
+                n += snprintf(hint + n, sizeof(hint) - (size_t)n, "%sS3 names the endpoint %s", n ? "; " : " (",
+                              x.endpoint);
+        if (n)
+                snprintf(hint + n, sizeof(hint) - (size_t)n, ")");
         if (strcmp(x.code, "NoSuchBucket") == 0)
                 error_set("s3 %s %s: %ld NoSuchBucket: bucket %s does not exist (create it, or pass "
                           "--s3-create-bucket to init)",
                           rq->method, what, rq->status, s->bucket);
         else if (x.code[0])
-                error_set("s3 %s %s: %ld %s: %s", rq->method, what, rq->status, x.code, x.message);
+                error_set("s3 %s %s: %ld %s: %s%s", rq->method, what, rq->status, x.code, x.message, hint);
         else
-                error_set("s3 %s %s: HTTP %ld", rq->method, what, rq->status);
+                error_set("s3 %s %s: HTTP %ld%s", rq->method, what, rq->status, hint);
         if (rq->status == 404)
                 return -ENOENT;
         if (rq->status == 416) /* a range past the object's end */
@@ -359,6 +392,9 @@ static int s3_do(BackendS3 *s, Request *rq)
                 Sink sink = {body, base, h, rq->more, rq->more_ud, 0};
                 curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
                 curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+                rq->bucket_region[0] = 0;
+                curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+                curl_easy_setopt(h, CURLOPT_HEADERDATA, rq);
                 curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
                 curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, MIN(s->timeout, 30L));
                 /* a stall, not a slow transfer, is what times a request out */

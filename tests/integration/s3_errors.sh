@@ -7,8 +7,10 @@
 # credentials at all, credentials from a file (--s3-credentials-file with
 # AWS_PROFILE or [default]), temporary credentials (a session token the
 # server requires, from the environment or the file), a missing bucket without --s3-create-bucket
-# (404 NoSuchBucket, bucket named, not created), a bucket without a
-# repository, a server nobody listens on, malformed s3: locations.
+# (404 NoSuchBucket, bucket named, not created), a bucket in another region
+# (the region to pass named, from the error body or AWS's redirect header),
+# a bucket without a repository, a server nobody listens on, malformed s3:
+# locations.
 source "$(dirname "$0")/lib.sh"
 
 s3_start
@@ -49,6 +51,8 @@ AWS_REGION=eu-west-1 expect_exit 1 timeout 60 "$CAIRN" snapshots
 keep
 expect_err_line 'AuthorizationHeaderMalformed|400'
 expect_err_line 'eu-west-1'
+# the bucket's region, from the answer's <Region>, and what to pass
+expect_err_line "expecting 'us-east-1' \(the bucket is in region us-east-1: pass --s3-region us-east-1\)\$"
 expect_exit 1 timeout 60 "$CAIRN" --s3-region ap-south-1 snapshots
 keep
 expect_err_line 'ap-south-1'
@@ -137,6 +141,23 @@ EOF
 )
 faultproxy_stop
 expect_eq "$(pyjson 'd["rejected"].get("InvalidToken", 0)' "$PROXY_STATS")" 3 "requests turned away for their token"
+
+# --- a bucket in another region behind AWS's global endpoint: 301
+# PermanentRedirect, whose body names the endpoint and whose
+# x-amz-bucket-region header (not the body) the region; not retried
+faultproxy_start --redirect-region eu-north-1 --region any
+CAIRN_REPOSITORY=$PROXY_REPOSITORY expect_exit 1 timeout 60 "$CAIRN" snapshots
+keep
+expect_eq "$(cat "$TMP/err")" "cairn: snapshots: s3 GET config: 301 PermanentRedirect: The bucket you are \
+attempting to access must be addressed using the specified endpoint. Please send all future requests to this \
+endpoint. (the bucket is in region eu-north-1: pass --s3-region eu-north-1; S3 names the endpoint \
+$S3_BUCKET.s3.eu-north-1.amazonaws.com)" "the error of a redirect to another region"
+# in that region: the endpoint alone
+CAIRN_REPOSITORY=$PROXY_REPOSITORY expect_exit 1 timeout 60 "$CAIRN" --s3-region eu-north-1 snapshots
+keep
+expect_err_line "this endpoint\. \(S3 names the endpoint $S3_BUCKET\.s3\.eu-north-1\.amazonaws\.com\)\$"
+faultproxy_stop
+expect_eq "$(pyjson 'd["total"]' "$PROXY_STATS")" 2 "requests answered with a redirect (none retried)"
 expect_eq "$(s3_objects "$S3_BUCKET" token-repo/ | grep -c '^token-repo/config')" 1 "config written with a session token"
 
 # --- a bucket the server does not have, without --s3-create-bucket

@@ -28,7 +28,10 @@ many faults as kinds:
 --fail-all answers every request with 500; --fail-match REGEX always fails
 (500) the requests whose "METHOD /path?query" matches; --cut-first REGEX
 cuts the first request of each matching "METHOD /path?query" (its range
-included), and forwards the ones asked again.
+included), and forwards the ones asked again. --redirect-region R answers
+every request as AWS answers one sent to the wrong region's endpoint:
+"301 PermanentRedirect" with an x-amz-bucket-region: R header and (but for
+HEAD) a body naming the endpoint BUCKET.s3.R.amazonaws.com.
 
 --verify-sigv4 first checks each signed request's AWS Signature V4 with
 sigv4.py (s3rver 3.7.1 accepts any V4 signature from a known key id) and
@@ -47,6 +50,7 @@ line per request (and the canonical request of each rejected one).
   faultproxy.py --upstream 127.0.0.1:4568 [--listen PORT] [--ready-file F]
                 [--fail-rate 0.2] [--faults 500,503,429,reset,cut,stall]
                 [--stall-seconds 5] [--fail-all] [--fail-match REGEX] [--cut-first REGEX]
+                [--redirect-region R]
                 [--seed N] [--stats FILE] [--log FILE]
                 [--verify-sigv4 [--key ID:SECRET]... [--region R|any]]
 """
@@ -182,6 +186,19 @@ def s3_error(status, reason, code, message, extra=None, head_only=False):
     return head if head_only else head + body
 
 
+def redirect(target, region, head_only):
+    """AWS's answer to a request for a bucket of another region."""
+    bucket = target.split("?")[0].lstrip("/").split("/")[0]
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code>'
+            "<Message>The bucket you are attempting to access must be addressed using the specified "
+            "endpoint. Please send all future requests to this endpoint.</Message>"
+            "<Endpoint>%s.s3.%s.amazonaws.com</Endpoint><Bucket>%s</Bucket>"
+            "<RequestId>faultproxy</RequestId></Error>" % (bucket, region, bucket)).encode()
+    head = ("HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: %s\r\n"
+            "Content-Type: application/xml\r\nContent-Length: %d\r\n\r\n" % (region, len(body))).encode()
+    return head if head_only else head + body
+
+
 class Proxy:
     def __init__(self, args):
         self.args = args
@@ -281,6 +298,13 @@ class Proxy:
                         client.sendall(s3_error(e.status, REASONS.get(e.status, "Error"), e.code,
                                                 e.message, e.extra, method == "HEAD"))
                         continue
+                if self.args.redirect_region:
+                    with self.lock:
+                        self.stats["total"] += 1
+                        self.stats["requests"][method] = self.stats["requests"].get(method, 0) + 1
+                    self.log("%s %s -> redirect %s" % (method, target, self.args.redirect_region))
+                    client.sendall(redirect(target, self.args.redirect_region, method == "HEAD"))
+                    continue
                 kind = self.decide(method, target, headers.get("range", ""))
                 self.log("%s %s -> %s" % (method, target, kind or "forward"))
                 if kind == "500":
@@ -367,6 +391,7 @@ def main():
     ap.add_argument("--fail-all", action="store_true")
     ap.add_argument("--fail-match", help="regex over 'METHOD /path?query': always 500")
     ap.add_argument("--cut-first", help="regex over 'METHOD /path?query': the first of each cut halfway")
+    ap.add_argument("--redirect-region", help="answer everything 301 PermanentRedirect to this region")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats", help="JSON counts written here on exit")
     ap.add_argument("--log", help="one line per request")
