@@ -236,11 +236,15 @@ class Proxy:
             f.write(doc + "\n")
         os.replace(tmp, self.args.stats)
 
+    def count(self, method):
+        """One more request of this method (self.lock held)."""
+        self.stats["total"] += 1
+        self.stats["requests"][method] = self.stats["requests"].get(method, 0) + 1
+
     def decide(self, method, target, rng=""):
         """None (forward) or the fault kind for this request; counts it."""
         with self.lock:
-            self.stats["total"] += 1
-            self.stats["requests"][method] = self.stats["requests"].get(method, 0) + 1
+            self.count(method)
             if self.args.fail_all:
                 kind = "500"
             elif self.match and self.match.search("%s %s" % (method, target)):
@@ -291,8 +295,7 @@ class Proxy:
                                 self.stats["verified"] += 1
                     except sigv4.Reject as e:
                         with self.lock:
-                            self.stats["total"] += 1
-                            self.stats["requests"][method] = self.stats["requests"].get(method, 0) + 1
+                            self.count(method)
                             self.stats["rejected"][e.code] = self.stats["rejected"].get(e.code, 0) + 1
                         self.log("%s %s -> rejected %s: %s %r" % (method, target, e.code, e.message, e.extra))
                         client.sendall(s3_error(e.status, REASONS.get(e.status, "Error"), e.code,
@@ -300,8 +303,7 @@ class Proxy:
                         continue
                 if self.args.redirect_region:
                     with self.lock:
-                        self.stats["total"] += 1
-                        self.stats["requests"][method] = self.stats["requests"].get(method, 0) + 1
+                        self.count(method)
                     self.log("%s %s -> redirect %s" % (method, target, self.args.redirect_region))
                     client.sendall(redirect(target, self.args.redirect_region, method == "HEAD"))
                     continue
