@@ -16,7 +16,6 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "backend.h"
@@ -243,26 +242,8 @@ typedef struct Request {
         void *more_ud;
         long status;
         int64_t length;    /* Content-Length of the response */
-        char bucket_region[64]; /* its x-amz-bucket-region header, or "" */
+        char bucket_region[64]; /* an error answer's x-amz-bucket-region, or "" */
 } Request;
-
-/* Keeps the x-amz-bucket-region header: AWS sends it with a redirect
- * (301 PermanentRedirect), whose HEAD answer has no body to name it. */
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-        Request *rq = ud;
-        static const char name[] = "x-amz-bucket-region:";
-        size_t len = size * n, k = sizeof(name) - 1;
-        if (len > k && strncasecmp(p, name, k) == 0) {
-                while (k < len && (p[k] == ' ' || p[k] == '\t'))
-                        k++;
-                size_t e = len;
-                while (e > k && (p[e - 1] == '\r' || p[e - 1] == '\n' || p[e - 1] == ' '))
-                        e--;
-                snprintf(rq->bucket_region, sizeof(rq->bucket_region), "%.*s", (int)(e - k), p + k);
-        }
-        return len;
-}
 
 static int build_url(BackendS3 *s, const Request *rq, char **url, char **path)
 {
@@ -392,9 +373,6 @@ static int s3_do(BackendS3 *s, Request *rq)
                 Sink sink = {body, base, h, rq->more, rq->more_ud, 0};
                 curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
                 curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-                rq->bucket_region[0] = 0;
-                curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-                curl_easy_setopt(h, CURLOPT_HEADERDATA, rq);
                 curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
                 curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, MIN(s->timeout, 30L));
                 /* a stall, not a slow transfer, is what times a request out */
@@ -421,10 +399,17 @@ static int s3_do(BackendS3 *s, Request *rq)
                 }
                 CURLcode cc = curl_easy_perform(h);
                 rq->status = 0;
+                rq->bucket_region[0] = 0;
                 curl_off_t clen = -1;
                 if (cc == CURLE_OK) {
                         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rq->status);
                         curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+                        /* AWS's redirect names the bucket's region in a
+                         * header only (a HEAD answer has no body) */
+                        struct curl_header *hv;
+                        if ((rq->status < 200 || rq->status >= 300) &&
+                            curl_easy_header(h, "x-amz-bucket-region", 0, CURLH_HEADER, -1, &hv) == CURLHE_OK)
+                                snprintf(rq->bucket_region, sizeof(rq->bucket_region), "%s", hv->value);
                 }
                 rq->length = clen;
                 curl_slist_free_all(hdr);
