@@ -818,7 +818,9 @@ s3_tool_round() {
                 (cd "$RUN/floor-objects" && find . -type f | LC_ALL=C sort | xargs -r sha256sum) >"$RUN/floor.sha256" ||
                         die "s3 floor: sha256sum of cairn's packs"
         fi
-        [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-$tool-$round/data"
+        # its objects stay until the run ends, as the restored trees do: a
+        # deletion here would slow the file creations of the next restore
+        # (see wait_inodes)
 }
 
 # s3_floor_round ROUND: what s3rver alone allows, on a fresh server: curl
@@ -866,8 +868,7 @@ show-error"
         F_PUT=$(mbps "$DATA_BYTES" "$SECS")
         measure_s3 "s3rver-get-floor$r" curl --parallel --parallel-max 16 -K "$get"
         F_GET=$(mbps "$DATA_BYTES" "$SECS")
-        s3_stop
-        [ "$KEEP" = 1 ] || rm -rf "$RUN/s3rver-floor-$round/data"
+        s3_stop # its objects stay until the run ends (see s3_tool_round)
 }
 
 # S3: S3_ROUNDS rounds of s3_tool_round for each tool, each on a fresh
