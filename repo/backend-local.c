@@ -131,7 +131,7 @@ static int local_write(Backend *be, const char *name, const void *data, size_t l
         /* data packs (page-aligned buffers, ~16 MiB) skip the page cache:
          * 15% of a backup's CPU went to filling it; smaller objects are
          * metadata the next command reads, kept there */
-        int r = len >= PACK_DIRECT_MIN ? util_pwrite_direct(fd, data, len, 0, NULL, 0) : util_pwrite_full(fd, data, len, 0);
+        int r = len >= PACK_DIRECT_MIN ? util_pwrite_direct(fd, -1, data, len, 0, NULL, 0) : util_pwrite_full(fd, data, len, 0);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)

@@ -44,10 +44,16 @@ int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
  * write spends most on, and neither is read back soon. The middle goes
  * straight from p when p sits at off's place in a page, otherwise through
  * bounce (4 KiB-aligned, bounce_len a multiple of 4 KiB; NULL: buffered).
- * Where O_DIRECT is refused (tmpfs, alignment) the write is buffered. */
+ * Where O_DIRECT is refused (tmpfs, alignment) the write is buffered.
+ * The middle goes through dfd, a descriptor of the same file opened with
+ * O_DIRECT, and the edges through fd. dfd -1: O_DIRECT is turned on fd
+ * for the middle and off again, which only a descriptor no other thread
+ * writes through may do (the flag belongs to the open file, and another
+ * thread's unaligned write through it would fail with EINVAL). */
 #define UTIL_DIRECT_MIN (16u * 1024)
 #define UTIL_DIRECT_ALIGN 4096u
-int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *bounce, size_t bounce_len);
+int util_pwrite_direct(int fd, int dfd, const void *p, size_t n, uint64_t off, uint8_t *bounce,
+                       size_t bounce_len);
 /* util_pwrite_full with the whole pages of the range written uncached
  * (pwritev2 RWF_DONTCACHE: Linux 6.14, ext4 6.17): they go through the page cache,
  * their writeback starts at once and the pages are given back when it
@@ -57,7 +63,9 @@ int util_pwrite_direct(int fd, const void *p, size_t n, uint64_t off, uint8_t *b
  * partial pages at the edges are written through the page cache and stay
  * there, so that the neighbouring write does not read them back from the
  * disk. -EOPNOTSUPP, with nothing written, where the kernel or the file
- * system has no uncached writes, or the range holds no whole page. */
+ * system has no uncached writes, or the range holds no whole page; and
+ * always when CAIRN_TEST_NO_UNCACHED is set (the tests of the fallback on
+ * kernels before 6.14, Debian 12's own among them). */
 int util_pwrite_uncached(int fd, const void *p, size_t n, uint64_t off);
 /* util_pread_full for large reads of data not read again soon (packs): a
  * range the page cache holds none of is read around it (O_DIRECT,

@@ -705,16 +705,47 @@ static void fail(Restorer *rs, int rc)
         pthread_mutex_unlock(&rs->mu);
 }
 
-/* One content worker's open file and its buffer for writes around the
- * page cache (see util_pwrite_direct). */
+#define BOUNCE_LEN (1u << 20)
+
+/* One content worker's open file, and for writes around the page cache
+ * (see util_pwrite_direct) its own O_DIRECT descriptor of the file and a
+ * buffer: the descriptor of the file's FileEntry is shared by the workers,
+ * and turning O_DIRECT on it would fail another's unaligned writes. */
 typedef struct Writer {
         int fd;
         bool own; /* opened by this worker (else the file's FileEntry.fd) */
         uint32_t file;
+        int dfd; /* O_DIRECT, on dfile; -1 */
+        uint32_t dfile;
         uint8_t *bounce;
 } Writer;
 
-#define BOUNCE_LEN (1u << 20)
+static void writer_close(Writer *w)
+{
+        if (w->own)
+                close(w->fd);
+        if (w->dfd >= 0)
+                close(w->dfd);
+        free(w->bounce);
+}
+
+/* A large write around the page cache, where the kernel has no uncached
+ * writes: through the worker's own O_DIRECT descriptor of f; buffered
+ * where there is none (O_DIRECT refused, no memory for the buffer). */
+static int write_direct(Writer *w, const FileEntry *f, const Ref *ref, const uint8_t *p)
+{
+        if (w->dfd < 0 || w->dfile != ref->file) {
+                if (w->dfd >= 0)
+                        close(w->dfd);
+                w->dfd = open(f->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+                w->dfile = ref->file;
+        }
+        if (w->dfd >= 0 && !w->bounce && posix_memalign((void **)&w->bounce, UTIL_DIRECT_ALIGN, BOUNCE_LEN) != 0)
+                w->bounce = NULL;
+        if (w->dfd < 0 || !w->bounce)
+                return util_pwrite_full(w->fd, p, ref->raw_length, ref->file_off);
+        return util_pwrite_direct(w->fd, w->dfd, p, ref->raw_length, ref->file_off, w->bounce, BOUNCE_LEN);
+}
 
 /* Writes of this size or more (the blobs of large files) go uncached
  * (util_pwrite_uncached); smaller ones, most small files whole, through the
@@ -783,12 +814,8 @@ static int write_ref(Restorer *rs, const Ref *ref, const uint8_t *p, Writer *w)
          * the kernel has no uncached writes, around the page cache */
         if (ref->raw_length < UNCACHED_MIN)
                 rc = util_pwrite_full(w->fd, p, ref->raw_length, ref->file_off);
-        else if ((rc = util_pwrite_uncached(w->fd, p, ref->raw_length, ref->file_off)) == -EOPNOTSUPP) {
-                if (!w->bounce && posix_memalign((void **)&w->bounce, UTIL_DIRECT_ALIGN, BOUNCE_LEN) != 0)
-                        w->bounce = NULL; /* buffered, then */
-                rc = util_pwrite_direct(w->fd, p, ref->raw_length, ref->file_off, w->bounce,
-                                        w->bounce ? BOUNCE_LEN : 0);
-        }
+        else if ((rc = util_pwrite_uncached(w->fd, p, ref->raw_length, ref->file_off)) == -EOPNOTSUPP)
+                rc = write_direct(w, f, ref, p);
         if (rc < 0)
                 error_set("%s: %s%s", f->path, strerror(-rc),
                           rc == -ENOSPC ? " (free some space and restore again)" : "");
@@ -981,7 +1008,7 @@ static void *content_worker(void *arg)
 {
         Restorer *rs = arg;
         Buf span = {0}, plain = {0};
-        Writer w = {.fd = -1};
+        Writer w = {.fd = -1, .dfd = -1};
         for (;;) {
                 pthread_mutex_lock(&rs->mu);
                 size_t g = rs->next_group++;
@@ -993,9 +1020,7 @@ static void *content_worker(void *arg)
                 if (rc < 0)
                         fail(rs, rc);
         }
-        if (w.own)
-                close(w.fd);
-        free(w.bounce);
+        writer_close(&w);
         buf_free(&span);
         buf_free(&plain);
         return NULL;

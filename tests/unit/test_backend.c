@@ -606,22 +606,32 @@ Test(backend, pwrite_direct_bytes_and_page_cache)
                 {100, 7, LEN - 300, false},      /* misaligned, no bounce: buffered */
                 {4095, 0, UTIL_DIRECT_MIN - 1, true}, /* below the threshold */
         };
-        for (size_t d = 0; d < 2; d++)
-                for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-                        int fd = case_file(dirs[d], c);
+        /* v 1: the middle through a second descriptor opened with O_DIRECT
+         * (the restore's workers, who share the first) */
+        for (size_t vd = 0; vd < 4; vd++)
+                for (size_t c = 0, v = vd / 2, d = vd % 2; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                        int fd = case_file(dirs[d], c), dfd = -1;
+                        if (v == 1) {
+                                char path[300];
+                                snprintf(path, sizeof(path), "%s/f%zu", dirs[d], c);
+                                dfd = open(path, O_WRONLY | O_DIRECT);
+                                cr_assert(dfd >= 0 || d == 1, "%s: O_DIRECT: %s", path, strerror(errno));
+                        }
                         /* a neighbour's bytes before and after, as a restore leaves them */
                         memset(back, 0xA5, FILE_LEN);
                         cr_assert_eq(util_pwrite_full(fd, back, FILE_LEN, 0), 0);
                         cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
                         fsync(fd);
                         cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-                        cr_assert_eq(util_pwrite_direct(fd, src + cases[c].shift, cases[c].n, cases[c].off,
+                        cr_assert_eq(util_pwrite_direct(fd, dfd, src + cases[c].shift, cases[c].n, cases[c].off,
                                                         cases[c].bounce ? bounce : NULL, 64 << 10),
                                      0, "%s case %zu", dirs[d], c);
                         size_t cached = d == 0 ? cached_pages(fd, FILE_LEN, vec) : 0;
                         assert_file(fd, FILE_LEN, src + cases[c].shift, cases[c].off, cases[c].n, 0xA5, back,
                                     dirs[d], c);
                         close(fd);
+                        if (dfd >= 0)
+                                close(dfd);
                         if (d == 1)
                                 continue;
                         /* ext4: the middle went around the page cache unless it could not */
