@@ -706,6 +706,7 @@ static void fail(Restorer *rs, int rc)
 }
 
 #define BOUNCE_LEN (1u << 20)
+#define NO_FILE UINT32_MAX
 
 /* One content worker's open file, and for writes around the page cache
  * (see util_pwrite_direct) its own O_DIRECT descriptor of the file and a
@@ -715,8 +716,8 @@ typedef struct Writer {
         int fd;
         bool own; /* opened by this worker (else the file's FileEntry.fd) */
         uint32_t file;
-        int dfd; /* O_DIRECT, on dfile; -1 */
-        uint32_t dfile;
+        int dfd;        /* O_DIRECT, on dfile; -1 (also where it was refused) */
+        uint32_t dfile; /* NO_FILE: none tried yet */
         uint8_t *bounce;
 } Writer;
 
@@ -734,7 +735,7 @@ static void writer_close(Writer *w)
  * where there is none (O_DIRECT refused, no memory for the buffer). */
 static int write_direct(Writer *w, const FileEntry *f, const Ref *ref, const uint8_t *p)
 {
-        if (w->dfd < 0 || w->dfile != ref->file) {
+        if (w->dfile != ref->file) {
                 if (w->dfd >= 0)
                         close(w->dfd);
                 w->dfd = open(f->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
@@ -1008,7 +1009,7 @@ static void *content_worker(void *arg)
 {
         Restorer *rs = arg;
         Buf span = {0}, plain = {0};
-        Writer w = {.fd = -1, .dfd = -1};
+        Writer w = {.fd = -1, .dfd = -1, .dfile = NO_FILE};
         for (;;) {
                 pthread_mutex_lock(&rs->mu);
                 size_t g = rs->next_group++;
