@@ -30,8 +30,9 @@ expect_exit 0 "$CAIRN" init --kdf min
 # the 100 MiB value streams through: the backup never holds it whole.
 # Held whole it would add 100 MiB to the ~29 MiB a restore of the same data
 # peaks at (at least 129 MiB); streamed, the peak is the packs in flight
-# (16-25 MiB buffers, 2-4 at a time: 67-101 MiB on the host of 2026-12-07,
-# where the bound of 96 failed 3 runs in 10).
+# (16-25 MiB buffers, 2-4 at a time with two pack writers: 67-101 MiB on the
+# host of 2026-12-07, where a bound of 96 failed 3 runs in 10; one writer
+# since: 71 MiB).
 run_rss rss "$CAIRN" backup redis "redis://127.0.0.1:$SRC" --tag r1
 echo "backup of 200,006 keys and a 100 MiB value: peak RSS $rss MiB"
 [[ -n ${CAIRN_TEST_SANITIZED:-} ]] || ((rss < 120)) || fail "backup peak RSS $rss MiB: the 100 MiB value was held in memory"
