@@ -700,6 +700,22 @@ static int read_credentials_file(BackendS3 *s, const char *file)
         return 0;
 }
 
+/* Where the AWS CLI keeps its keys, read when neither the command line
+ * nor the environment gives any: AWS_SHARED_CREDENTIALS_FILE (named in the
+ * error when it cannot be read), else ~/.aws/credentials when it exists;
+ * NULL for neither. */
+static char *shared_credentials_file(void)
+{
+        const char *env = getenv("AWS_SHARED_CREDENTIALS_FILE"), *home = getenv("HOME");
+        if (env && *env)
+                return strdup(env);
+        char *path = NULL;
+        if (home && *home && asprintf(&path, "%s/.aws/credentials", home) >= 0 && access(path, F_OK) == 0)
+                return path;
+        free(path);
+        return NULL;
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 static void curl_init(void)
@@ -786,6 +802,20 @@ int backend_s3_open(const char *url, Backend **out)
         if (o->s3_credentials_file) {
                 if ((rc = read_credentials_file(s, o->s3_credentials_file)) < 0)
                         goto out;
+        } else if (!getenv("AWS_ACCESS_KEY_ID") && !getenv("AWS_SECRET_ACCESS_KEY")) {
+                /* neither in the environment: the AWS CLI's file, if any */
+                char *shared = shared_credentials_file();
+                rc = shared ? read_credentials_file(s, shared) : 0;
+                free(shared);
+                if (rc < 0) {
+                        char why[1024];
+                        snprintf(why, sizeof(why), "%s", error_last());
+                        error_set("%s (%s)", why,
+                                  getenv("AWS_SHARED_CREDENTIALS_FILE") && *getenv("AWS_SHARED_CREDENTIALS_FILE")
+                                          ? "AWS_SHARED_CREDENTIALS_FILE"
+                                          : "the AWS CLI's, read as no keys are in the environment");
+                        goto out;
+                }
         } else {
                 if (getenv("AWS_ACCESS_KEY_ID"))
                         s->access_key = strdup(getenv("AWS_ACCESS_KEY_ID"));
@@ -797,7 +827,7 @@ int backend_s3_open(const char *url, Backend **out)
         rc = -EINVAL;
         if (!s->access_key || !s->secret_key) {
                 error_set("s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use "
-                          "--s3-credentials-file");
+                          "--s3-credentials-file (or ~/.aws/credentials)");
                 goto out;
         }
         rc = 0;

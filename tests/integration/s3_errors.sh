@@ -5,7 +5,8 @@
 # key ever appears in any output: wrong secret key (403
 # SignatureDoesNotMatch), unknown access key (403 InvalidAccessKeyId), no
 # credentials at all, credentials from a file (--s3-credentials-file with
-# AWS_PROFILE or [default]), temporary credentials (a session token the
+# AWS_PROFILE or [default]; ~/.aws/credentials or AWS_SHARED_CREDENTIALS_FILE
+# when the environment has no keys), temporary credentials (a session token the
 # server requires, from the environment or the file), a missing bucket without --s3-create-bucket
 # (404 NoSuchBucket, bucket named, not created), a bucket in another region
 # (the region to pass named, from the error body or AWS's redirect header),
@@ -62,12 +63,15 @@ expect_err_line 'eu-central-1'
 AWS_REGION=eu-west-1 expect_exit 0 timeout 60 "$CAIRN" --s3-region us-east-1 snapshots
 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=eu-central-1 expect_exit 0 timeout 60 "$CAIRN" snapshots
 
-# --- no credentials at all: says which variables to set
+# --- no credentials at all (nor a ~/.aws/credentials): says which
+# variables to set
 (
-        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE
+        export HOME=$TMP/home-empty
+        mkdir -p "$HOME"
         expect_exit 1 timeout 60 "$CAIRN" snapshots
         keep
-        expect_err_line 'AWS_ACCESS_KEY_ID'
+        expect_err_line '^cairn: snapshots: s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use --s3-credentials-file \(or ~/\.aws/credentials\)$'
 )
 
 # --- credentials from a file (AWS ini format), profile from AWS_PROFILE
@@ -97,6 +101,30 @@ EOF
         expect_exit 1 timeout 60 "$CAIRN" --s3-credentials-file "$TMP/no-such-credentials" snapshots
         keep
         expect_err_line 'no-such-credentials'
+)
+
+# --- the AWS CLI's shared credentials file, read when the environment has
+# no keys: ~/.aws/credentials, or AWS_SHARED_CREDENTIALS_FILE (first; named
+# when it cannot be read); keys in the environment win over it
+(
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE
+        export HOME=$TMP/home-aws
+        mkdir -p "$HOME/.aws"
+        cp "$CREDS" "$HOME/.aws/credentials"
+        AWS_PROFILE=cairn expect_exit 0 timeout 60 "$CAIRN" snapshots --json
+        expect_eq "$(pyjson '[s["id"] for s in d]')" "[\"$snap\"]" "snapshots with keys from ~/.aws/credentials"
+        # [default] there has the wrong secret: the file is read, not skipped
+        expect_exit 1 timeout 60 "$CAIRN" snapshots
+        keep
+        expect_err_line 'SignatureDoesNotMatch'
+        AWS_ACCESS_KEY_ID=$S3_KEY_ID AWS_SECRET_ACCESS_KEY=$S3_SECRET expect_exit 0 timeout 60 "$CAIRN" snapshots
+        keep
+        rm "$HOME/.aws/credentials"
+        AWS_PROFILE=cairn AWS_SHARED_CREDENTIALS_FILE=$CREDS expect_exit 0 timeout 60 "$CAIRN" snapshots
+        keep
+        AWS_SHARED_CREDENTIALS_FILE=$TMP/no-such-shared expect_exit 1 timeout 60 "$CAIRN" snapshots
+        keep
+        expect_err_line "^cairn: snapshots: credentials file $TMP/no-such-shared: No such file or directory \\(AWS_SHARED_CREDENTIALS_FILE\\)\$"
 )
 
 # --- temporary credentials: a checking proxy that takes the key only with
