@@ -131,7 +131,10 @@ static int local_write(Backend *be, const char *name, const void *data, size_t l
         /* data packs (page-aligned buffers, ~16 MiB) skip the page cache:
          * 15% of a backup's CPU went to filling it; smaller objects are
          * metadata the next command reads, kept there */
-        int r = len >= PACK_DIRECT_MIN ? util_pwrite_direct(fd, -1, data, len, 0, NULL, 0) : util_pwrite_full(fd, data, len, 0);
+        int dfd = len >= PACK_DIRECT_MIN ? openat(l->rootfd, tmp, O_WRONLY | O_DIRECT | O_CLOEXEC) : -1;
+        int r = util_pwrite_direct(fd, dfd, data, len, 0, NULL, 0);
+        if (dfd >= 0)
+                close(dfd);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)

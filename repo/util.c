@@ -204,7 +204,8 @@ static int pwrite_chunks(int fd, const uint8_t *p, size_t n, uint64_t off, uint8
 }
 
 /* O_DIRECT on fd for one transfer: the flags to put back, or -1 where it
- * is refused (the caller then goes through the page cache) */
+ * is refused (the caller then goes through the page cache). Only for a
+ * descriptor no other thread uses: the flag belongs to the open file. */
 static int direct_on(int fd)
 {
         int fl = fcntl(fd, F_GETFL);
@@ -218,15 +219,9 @@ int util_pwrite_direct(int fd, int dfd, const void *p, size_t n, uint64_t off, u
         size_t head, mid;
         page_middle(off, n, &head, &mid);
         bool aligned = ((uintptr_t)(b + head) % UTIL_DIRECT_ALIGN) == 0;
-        if (n < UTIL_DIRECT_MIN || !mid || (!aligned && (!bounce || bounce_len < UTIL_DIRECT_ALIGN)))
+        if (dfd < 0 || n < UTIL_DIRECT_MIN || !mid || (!aligned && (!bounce || bounce_len < UTIL_DIRECT_ALIGN)))
                 return util_pwrite_full(fd, p, n, off);
-        int fl = dfd >= 0 ? 0 : direct_on(fd), r = -EINVAL;
-        if (fl >= 0) {
-                r = pwrite_chunks(dfd >= 0 ? dfd : fd, b + head, mid, off + head, bounce,
-                                  bounce_len / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN);
-                if (dfd < 0)
-                        fcntl(fd, F_SETFL, fl);
-        }
+        int r = pwrite_chunks(dfd, b + head, mid, off + head, bounce, bounce_len / UTIL_DIRECT_ALIGN * UTIL_DIRECT_ALIGN);
         if (r == -EINVAL) /* refused: the same bytes through the page cache */
                 r = util_pwrite_full(fd, b + head, mid, off + head);
         return r < 0 ? r : pwrite_edges(fd, b, n, off, head, mid);
@@ -240,10 +235,7 @@ int util_pwrite_uncached(int fd, const void *p, size_t n, uint64_t off)
         const uint8_t *b = p;
         size_t head, mid;
         page_middle(off, n, &head, &mid);
-        static int off_by_env = -1; /* a test of the fallback sets CAIRN_TEST_NO_UNCACHED */
-        if (__atomic_load_n(&off_by_env, __ATOMIC_RELAXED) < 0)
-                __atomic_store_n(&off_by_env, getenv("CAIRN_TEST_NO_UNCACHED") != NULL, __ATOMIC_RELAXED);
-        if (!mid || off_by_env)
+        if (!mid || getenv("CAIRN_TEST_NO_UNCACHED")) /* the fallback's tests set it */
                 return -EOPNOTSUPP;
         int r = pwrite_flags(fd, b + head, mid, off + head, RWF_DONTCACHE);
         return r < 0 ? r : pwrite_edges(fd, b, n, off, head, mid);

@@ -45,11 +45,10 @@ int util_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
  * straight from p when p sits at off's place in a page, otherwise through
  * bounce (4 KiB-aligned, bounce_len a multiple of 4 KiB; NULL: buffered).
  * Where O_DIRECT is refused (tmpfs, alignment) the write is buffered.
- * The middle goes through dfd, a descriptor of the same file opened with
- * O_DIRECT, and the edges through fd. dfd -1: O_DIRECT is turned on fd
- * for the middle and off again, which only a descriptor no other thread
- * writes through may do (the flag belongs to the open file, and another
- * thread's unaligned write through it would fail with EINVAL). */
+ * The middle goes through dfd, a second descriptor of the file opened
+ * with O_DIRECT (-1: none, all buffered), the edges through fd. (O_DIRECT
+ * set on fd for the middle instead would belong to the open file, and fail
+ * another thread's unaligned write through it with EINVAL.) */
 #define UTIL_DIRECT_MIN (16u * 1024)
 #define UTIL_DIRECT_ALIGN 4096u
 int util_pwrite_direct(int fd, int dfd, const void *p, size_t n, uint64_t off, uint8_t *bounce,

@@ -731,8 +731,8 @@ static void writer_close(Writer *w)
 }
 
 /* A large write around the page cache, where the kernel has no uncached
- * writes: through the worker's own O_DIRECT descriptor of f; buffered
- * where there is none (O_DIRECT refused, no memory for the buffer). */
+ * writes: through the worker's own O_DIRECT descriptor of f (buffered
+ * where O_DIRECT is refused). */
 static int write_direct(Writer *w, const FileEntry *f, const Ref *ref, const uint8_t *p)
 {
         if (w->dfile != ref->file) {
@@ -743,9 +743,8 @@ static int write_direct(Writer *w, const FileEntry *f, const Ref *ref, const uin
         }
         if (w->dfd >= 0 && !w->bounce && posix_memalign((void **)&w->bounce, UTIL_DIRECT_ALIGN, BOUNCE_LEN) != 0)
                 w->bounce = NULL;
-        if (w->dfd < 0 || !w->bounce)
-                return util_pwrite_full(w->fd, p, ref->raw_length, ref->file_off);
-        return util_pwrite_direct(w->fd, w->dfd, p, ref->raw_length, ref->file_off, w->bounce, BOUNCE_LEN);
+        return util_pwrite_direct(w->fd, w->dfd, p, ref->raw_length, ref->file_off, w->bounce,
+                                  w->bounce ? BOUNCE_LEN : 0);
 }
 
 /* Writes of this size or more (the blobs of large files) go uncached

@@ -580,9 +580,10 @@ static void assert_file(int fd, size_t len, const uint8_t *src, uint64_t off, si
 
 /* util_pwrite_direct on ext4 (TMPDIR) and tmpfs (/dev/shm, no O_DIRECT
  * before Linux 6.6): every split of head / aligned middle / tail, the data
- * aligned or not (through the bounce buffer, or buffered without one), the
- * file's bytes and size exact; where O_DIRECT works the middle is not left
- * in the page cache (the point of it) and the edges are. */
+ * aligned or not (through the bounce buffer, or buffered without one),
+ * with an O_DIRECT descriptor and without (all buffered), the file's bytes
+ * and size exact; where O_DIRECT works the middle is not left in the page
+ * cache (the point of it) and the edges are. */
 Test(backend, pwrite_direct_bytes_and_page_cache)
 {
         enum { LEN = 3 << 20, FILE_LEN = LEN + (1 << 20) };
@@ -606,8 +607,8 @@ Test(backend, pwrite_direct_bytes_and_page_cache)
                 {100, 7, LEN - 300, false},      /* misaligned, no bounce: buffered */
                 {4095, 0, UTIL_DIRECT_MIN - 1, true}, /* below the threshold */
         };
-        /* v 1: the middle through a second descriptor opened with O_DIRECT
-         * (the restore's workers, who share the first) */
+        /* v 0: no O_DIRECT descriptor, all buffered; v 1: the middle through
+         * a second descriptor opened with O_DIRECT */
         for (size_t vd = 0; vd < 4; vd++)
                 for (size_t c = 0, v = vd / 2, d = vd % 2; c < sizeof(cases) / sizeof(cases[0]); c++) {
                         int fd = case_file(dirs[d], c), dfd = -1;
@@ -637,7 +638,7 @@ Test(backend, pwrite_direct_bytes_and_page_cache)
                         /* ext4: the middle went around the page cache unless it could not */
                         uint64_t a = (cases[c].off + 4095) / 4096 * 4096,
                                  b = (cases[c].off + cases[c].n) / 4096 * 4096;
-                        bool direct = cases[c].n >= UTIL_DIRECT_MIN &&
+                        bool direct = v == 1 && cases[c].n >= UTIL_DIRECT_MIN &&
                                       (((uintptr_t)(src + cases[c].shift + (a - cases[c].off)) % 4096) == 0 ||
                                        cases[c].bounce);
                         size_t edges = (a != cases[c].off) + (b != cases[c].off + cases[c].n);
@@ -729,8 +730,17 @@ Test(backend, pwrite_uncached_bytes_and_page_cache)
                                               c, cached, edges);
                         }
                 }
+        /* CAIRN_TEST_NO_UNCACHED (files_roundtrip's restore through the
+         * fallback): refused on every kernel, nothing written */
+        int fd = case_file(dirs[0], sizeof(cases) / sizeof(cases[0]) + 1);
+        cr_assert_eq(fallocate(fd, 0, 0, FILE_LEN), 0);
+        cr_assert_eq(setenv("CAIRN_TEST_NO_UNCACHED", "1", 1), 0);
+        cr_assert_eq(util_pwrite_uncached(fd, src, LEN, 0), -EOPNOTSUPP);
+        cr_assert_eq(unsetenv("CAIRN_TEST_NO_UNCACHED"), 0);
+        assert_file(fd, FILE_LEN, src, 0, 0, 0, back, dirs[0], 99);
+        close(fd);
         /* the same write buffered leaves its pages: what the above tells apart */
-        int fd = case_file(dirs[0], sizeof(cases) / sizeof(cases[0]));
+        fd = case_file(dirs[0], sizeof(cases) / sizeof(cases[0]));
         cr_assert_eq(util_pwrite_full(fd, src, LEN, 0), 0);
         cr_assert_eq(fdatasync(fd), 0);
         cr_assert_eq(cached_pages(fd, LEN, vec), LEN / 4096);
