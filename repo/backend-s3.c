@@ -641,13 +641,14 @@ static char *secret_dup(const char *v)
         return p;
 }
 
-/* [profile] key = value from an AWS credentials file */
-static int read_credentials_file(BackendS3 *s, const char *file)
+/* [profile] key = value from an AWS credentials file; from: where its
+ * name came from, for the errors ("" for the command line) */
+static int read_credentials_file(BackendS3 *s, const char *file, const char *from)
 {
         char *text;
         int rc = util_read_file(file, &text, NULL);
         if (rc < 0) {
-                error_set("credentials file %s: %s", file, strerror(-rc));
+                error_set("credentials file %s%s: %s", file, from, strerror(-rc));
                 return rc;
         }
         const char *profile = getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : "default";
@@ -692,24 +693,27 @@ static int read_credentials_file(BackendS3 *s, const char *file)
         sodium_memzero(text, strlen(text));
         free(text);
         if (!s->access_key || !s->secret_key) {
-                error_set("credentials file %s: profile [%s] has no aws_access_key_id and aws_secret_access_key "
+                error_set("credentials file %s%s: profile [%s] has no aws_access_key_id and aws_secret_access_key "
                           "(set AWS_PROFILE to the profile that has them)",
-                          file, profile);
+                          file, from, profile);
                 return -EINVAL;
         }
         return 0;
 }
 
 /* Where the AWS CLI keeps its keys, read when neither the command line
- * nor the environment gives any: AWS_SHARED_CREDENTIALS_FILE (named in the
- * error when it cannot be read), else ~/.aws/credentials when it exists;
- * NULL for neither. */
-static char *shared_credentials_file(void)
+ * nor the environment gives any: AWS_SHARED_CREDENTIALS_FILE, else
+ * ~/.aws/credentials when it exists; NULL for neither. *from names the
+ * source for read_credentials_file's errors. */
+static char *shared_credentials_file(const char **from)
 {
         const char *env = getenv("AWS_SHARED_CREDENTIALS_FILE"), *home = getenv("HOME");
-        if (env && *env)
+        if (env && *env) {
+                *from = " (AWS_SHARED_CREDENTIALS_FILE)";
                 return strdup(env);
+        }
         char *path = NULL;
+        *from = " (the AWS CLI's, read as no keys are in the environment)";
         if (home && *home && asprintf(&path, "%s/.aws/credentials", home) >= 0 && access(path, F_OK) == 0)
                 return path;
         free(path);
@@ -800,22 +804,16 @@ int backend_s3_open(const char *url, Backend **out)
         /* one source gives the whole set (key, secret, token): a session
          * token from the environment never goes with a file's keys */
         if (o->s3_credentials_file) {
-                if ((rc = read_credentials_file(s, o->s3_credentials_file)) < 0)
+                if ((rc = read_credentials_file(s, o->s3_credentials_file, "")) < 0)
                         goto out;
         } else if (!getenv("AWS_ACCESS_KEY_ID") && !getenv("AWS_SECRET_ACCESS_KEY")) {
                 /* neither in the environment: the AWS CLI's file, if any */
-                char *shared = shared_credentials_file();
-                rc = shared ? read_credentials_file(s, shared) : 0;
+                const char *from;
+                char *shared = shared_credentials_file(&from);
+                rc = shared ? read_credentials_file(s, shared, from) : 0;
                 free(shared);
-                if (rc < 0) {
-                        char why[1024];
-                        snprintf(why, sizeof(why), "%s", error_last());
-                        error_set("%s (%s)", why,
-                                  getenv("AWS_SHARED_CREDENTIALS_FILE") && *getenv("AWS_SHARED_CREDENTIALS_FILE")
-                                          ? "AWS_SHARED_CREDENTIALS_FILE"
-                                          : "the AWS CLI's, read as no keys are in the environment");
+                if (rc < 0)
                         goto out;
-                }
         } else {
                 if (getenv("AWS_ACCESS_KEY_ID"))
                         s->access_key = strdup(getenv("AWS_ACCESS_KEY_ID"));

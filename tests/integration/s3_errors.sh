@@ -112,7 +112,12 @@ EOF
         mkdir -p "$HOME/.aws"
         cp "$CREDS" "$HOME/.aws/credentials"
         AWS_PROFILE=cairn expect_exit 0 timeout 60 "$CAIRN" snapshots --json
+        keep
         expect_eq "$(pyjson '[s["id"] for s in d]')" "[\"$snap\"]" "snapshots with keys from ~/.aws/credentials"
+        # a profile the file lacks: the file named, and where its name came from
+        AWS_PROFILE=nosuchprofile expect_exit 1 timeout 60 "$CAIRN" snapshots
+        keep
+        expect_err_line "^cairn: snapshots: credentials file $HOME/\\.aws/credentials \\(the AWS CLI's, read as no keys are in the environment\\): profile \\[nosuchprofile\\] has no aws_access_key_id and aws_secret_access_key \\(set AWS_PROFILE to the profile that has them\\)\$"
         # [default] there has the wrong secret: the file is read, not skipped
         expect_exit 1 timeout 60 "$CAIRN" snapshots
         keep
@@ -124,7 +129,7 @@ EOF
         keep
         AWS_SHARED_CREDENTIALS_FILE=$TMP/no-such-shared expect_exit 1 timeout 60 "$CAIRN" snapshots
         keep
-        expect_err_line "^cairn: snapshots: credentials file $TMP/no-such-shared: No such file or directory \\(AWS_SHARED_CREDENTIALS_FILE\\)\$"
+        expect_err_line "^cairn: snapshots: credentials file $TMP/no-such-shared \\(AWS_SHARED_CREDENTIALS_FILE\\): No such file or directory\$"
 )
 
 # --- temporary credentials: a checking proxy that takes the key only with
